@@ -1,0 +1,98 @@
+"""The one interface every inference backend implements; no backend library is imported here."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "Backend",
+    "BackendConfigError",
+    "Completion",
+    "Constraint",
+    "Request",
+    "SamplingParams",
+    "ToolCall",
+]
+
+
+class BackendConfigError(ValueError):
+    """A backend was configured wrongly; the message is one line meant for the user."""
+
+
+class SamplingParams(msgspec.Struct, kw_only=True, frozen=True):
+    """How to sample one completion."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+class Constraint(msgspec.Struct, kw_only=True, frozen=True):
+    """A decoding constraint.
+
+    ``kind`` says how ``spec`` reads: a JSON schema (JSON text), a lark grammar (llguidance
+    dialect, may embed ``%json{...}``) or a regular expression. ``key`` names the compiled form
+    so backends compile each constraint once and reuse it.
+    """
+
+    kind: Literal["json_schema", "lark", "regex"]
+    spec: str
+    key: str
+
+
+class ToolCall(msgspec.Struct, kw_only=True, frozen=True):
+    """A tool call parsed out of a completion; ``arguments`` is the JSON object as text."""
+
+    name: str
+    arguments: str
+
+
+class Request(msgspec.Struct, kw_only=True):
+    """One generation: chat ``messages`` (OpenAI format, rendered with the model's chat
+    template together with ``tools``) or a raw ``prompt``."""
+
+    request_id: str
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    sampling: SamplingParams = SamplingParams()
+    constraint: Constraint | None = None
+    seed: int | None = None
+
+
+class Completion(msgspec.Struct, kw_only=True):
+    """What came back for one request."""
+
+    request_id: str
+    text: str
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    error: str | None = None
+
+
+class Backend(abc.ABC):
+    """An inference engine serving many requests at once.
+
+    ``generate`` takes every pending request together so the engine can batch them
+    (continuous batching on vLLM, parallel sequences on llama.cpp) and returns completions
+    in request order.
+    """
+
+    name: str = "backend"
+    model: str = ""
+
+    @abc.abstractmethod
+    async def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """Complete every request; the result is in the order of ``requests``."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the engine's resources."""

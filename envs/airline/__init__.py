@@ -1,0 +1,25 @@
+"""The airline domain: flights, users and reservations, compatible with tau2-bench's airline."""
+
+from pathlib import Path
+
+from envs.airline.schema import AirlineDB
+from envs.airline.tools import TOOLS
+from envs.kernel import Domain
+
+__all__ = ["DOMAIN"]
+
+
+def _generate(users: int, seed: int) -> AirlineDB:
+    from envs.airline.generate import generate_db
+
+    return generate_db(users=users, seed=seed)
+
+
+DOMAIN = Domain(
+    name="airline",
+    toolkit_name="AirlineTools",
+    db_type=AirlineDB,
+    tools=TOOLS,
+    policy_path=Path(__file__).with_name("policy.md"),
+    generate=_generate,
+)

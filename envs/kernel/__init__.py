@@ -1,0 +1,21 @@
+"""The domain-independent environment kernel: tools, copy-on-write state, hashing, dispatch."""
+
+from envs.kernel.domain import CallResult, DBLoadError, Domain
+from envs.kernel.dump import tau2_db_hash, tau2_db_json, tool_output
+from envs.kernel.state import BaseDB, State
+from envs.kernel.tool import Tool, ToolError, ToolKind, tool
+
+__all__ = [
+    "BaseDB",
+    "CallResult",
+    "DBLoadError",
+    "Domain",
+    "State",
+    "Tool",
+    "ToolError",
+    "ToolKind",
+    "tau2_db_hash",
+    "tau2_db_json",
+    "tool",
+    "tool_output",
+]

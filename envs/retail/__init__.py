@@ -1,0 +1,25 @@
+"""The retail domain: products, users and orders, compatible with tau2-bench's retail."""
+
+from pathlib import Path
+
+from envs.kernel import Domain
+from envs.retail.schema import RetailDB
+from envs.retail.tools import TOOLS
+
+__all__ = ["DOMAIN"]
+
+
+def _generate(users: int, seed: int) -> RetailDB:
+    from envs.retail.generate import generate_db
+
+    return generate_db(users=users, seed=seed)
+
+
+DOMAIN = Domain(
+    name="retail",
+    toolkit_name="RetailTools",
+    db_type=RetailDB,
+    tools=TOOLS,
+    policy_path=Path(__file__).with_name("policy.md"),
+    generate=_generate,
+)
