@@ -9,7 +9,6 @@ from envs.airline.schema import (
     Available,
     Cabin,
     Certificate,
-    CreditCard,
     DirectFlight,
     Flight,
     FlightInfo,
@@ -145,7 +144,8 @@ def book_reservation(
         cabin: 'basic_economy', 'economy' or 'business'.
         flights: Every flight of the itinerary, each with its number and date.
         passengers: Every traveller, each with first name, last name and date of birth.
-        payment_methods: Payment methods from the user's profile and the amount charged to each; the amounts must add up to the total price.
+        payment_methods: Payment methods from the user's profile and the amount charged to each;
+            the amounts must add up to the total price.
         total_baggages: Number of checked bags in all.
         nonfree_baggages: Number of those bags that are paid for.
         insurance: 'yes' or 'no' for travel insurance.

@@ -47,8 +47,11 @@ def calculate(db: Any, expression: str) -> str:
     """
     if not all(char in _ALLOWED_CHARS for char in expression):
         raise ToolError("Invalid characters in expression")
-    tree = ast.parse(expression.lstrip(" "), filename="<string>", mode="eval")
-    return str(round(float(_evaluate(tree)), 2))
+    try:
+        tree = ast.parse(expression.lstrip(" "), filename="<string>", mode="eval")
+        return str(round(float(_evaluate(tree)), 2))
+    except (SyntaxError, ArithmeticError, ValueError, TypeError) as exc:
+        raise ToolError(str(exc)) from None
 
 
 @tool("generic")

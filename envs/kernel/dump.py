@@ -37,18 +37,16 @@ def tau2_db_json(state: State) -> str:
     cache = base.fragments
     parts: list[str] = []
     for table in sorted(base.table_names):
-        overlay = state.overlay[table]
         base_table = base.tables[table]
         items: list[str] = []
         for key in sorted(state.keys(table)):
-            record = overlay.get(key)
-            if record is None:
+            if state.is_changed(table, key):
+                frag = _fragment(state.get(table, key))
+            else:
                 frag = cache.get((table, key))
                 if frag is None:
                     frag = _fragment(base_table[key])
                     cache[(table, key)] = frag
-            else:
-                frag = _fragment(record)
             items.append(f"{json.dumps(key)}: {frag}")
         parts.append(f"{json.dumps(table)}: {{{', '.join(items)}}}")
     return "{" + ", ".join(parts) + "}"

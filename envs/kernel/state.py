@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
+from envs.kernel.patch import RecordCodec
+
 if TYPE_CHECKING:
     from envs.kernel.domain import Domain
 
 __all__ = ["BaseDB", "State"]
 
 _MASK = (1 << 128) - 1
-_MISSING: Any = object()
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 _copy_encoder = msgspec.msgpack.Encoder()
 
@@ -42,9 +43,7 @@ class BaseDB:
         self.tables: dict[str, dict[str, Any]] = {t: getattr(db, t) for t in self.table_names}
         hints = get_type_hints(type(db))
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
-        self._copy_decoders = {
-            t: msgspec.msgpack.Decoder(rt) for t, rt in self.record_types.items()
-        }
+        self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
         self._sum: int | None = None
         self.fragments: dict[tuple[str, str], str] = {}
@@ -52,7 +51,15 @@ class BaseDB:
 
     def copy_record(self, table: str, record: Any) -> Any:
         """A deep copy of one record (msgpack round trip: no shared mutable parts)."""
-        return self._copy_decoders[table].decode(_copy_encoder.encode(record))
+        return self.codecs[table].copy(record)
+
+    def pack(self, table: str, key: str, record: Any) -> bytes:
+        """A changed record as compact bytes: a patch against its base version."""
+        return self.codecs[table].pack(self.tables[table].get(key), record)
+
+    def unpack(self, table: str, key: str, data: bytes) -> Any:
+        """A fresh record object from ``pack`` output."""
+        return self.codecs[table].unpack(self.tables[table].get(key), data)
 
     def digest(self, table: str, key: str) -> int:
         """The digest of a base record, 0 for a key the base does not hold."""
@@ -87,81 +94,94 @@ class BaseDB:
 
 
 class State:
-    """One conversation's view of the DB: base records plus its own copied-on-write records."""
+    """One conversation's view of the DB: base records plus its own copied-on-write records.
 
-    __slots__ = ("_delta", "_dirty", "_journal", "_new_keys", "_odigests", "base", "overlay")
+    Records changed by committed calls are kept as msgpack bytes (compact; decoded on access),
+    records touched by the call in progress as live objects. Writes (``mut``, ``insert``) happen
+    only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
+    """
+
+    __slots__ = ("_delta", "_journal", "_new", "_records", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
-        self.overlay: dict[str, dict[str, Any]] = {t: {} for t in base.table_names}
-        self._new_keys: dict[str, list[str]] = {t: [] for t in base.table_names}
+        self._records: dict[tuple[str, str], Any] = {}
+        self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
-        self._dirty: set[tuple[str, str]] = set()
-        self._odigests: dict[tuple[str, str], int] = {}
         self._delta = 0
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
         """The visible record, or None. Never mutate what this returns: use ``mut``."""
-        record = self.overlay[table].get(key)
-        if record is None:
-            return self.base.tables[table].get(key)
-        return record
+        if self._records:
+            value = self._records.get((table, key))
+            if value is not None:
+                if type(value) is bytes:
+                    return self.base.unpack(table, key, value)
+                return value
+        return self.base.tables[table].get(key)
 
     def contains(self, table: str, key: str) -> bool:
         """Whether the record exists in this state."""
-        return key in self.overlay[table] or key in self.base.tables[table]
+        return key in self.base.tables[table] or (table, key) in self._records
+
+    def is_changed(self, table: str, key: str) -> bool:
+        """Whether this state holds its own version of the record."""
+        return (table, key) in self._records
+
+    def added(self, table: str) -> list[str]:
+        """Keys of records this state added to a table, in insertion order."""
+        return list(self._new.get(table, ())) if self._new else []
 
     def keys(self, table: str) -> Iterator[str]:
         """Visible keys in DB order: base order first, then records added by this state."""
         yield from self.base.tables[table]
-        yield from self._new_keys[table]
+        if self._new:
+            yield from self._new.get(table, ())
 
     def items(self, table: str) -> Iterator[tuple[str, Any]]:
         """Visible (key, record) pairs in DB order."""
-        overlay = self.overlay[table]
+        records = self._records
         for key, record in self.base.tables[table].items():
-            yield key, overlay.get(key, record)
-        for key in self._new_keys[table]:
-            yield key, overlay[key]
+            yield key, (self.get(table, key) if records and (table, key) in records else record)
+        for key in self.added(table):
+            yield key, self.get(table, key)
 
     def size(self, table: str) -> int:
         """Number of visible records in a table."""
-        return len(self.base.tables[table]) + len(self._new_keys[table])
+        return len(self.base.tables[table]) + len(self.added(table))
 
-    # -- writes ------------------------------------------------------------------------------
+    # -- writes (inside a call) ------------------------------------------------------------------
     def mut(self, table: str, key: str) -> Any:
         """A private, mutable copy of a record (KeyError if it does not exist)."""
-        overlay = self.overlay[table]
         journal = self._journal
+        if journal is None:
+            raise RuntimeError("State.mut outside a call: wrap writes in begin()/commit()")
         slot = (table, key)
-        if journal is not None:
-            if slot in journal:
-                return overlay[key]
-            previous = overlay.get(key, _MISSING)
-            source = self.base.tables[table][key] if previous is _MISSING else previous
-            journal[slot] = previous
+        records = self._records
+        if slot in journal:
+            return records[slot]
+        previous = records.get(slot)
+        if previous is None:
+            record = self.base.copy_record(table, self.base.tables[table][key])
         else:
-            if key in overlay:
-                self._dirty.add(slot)
-                return overlay[key]
-            source = self.base.tables[table][key]
-            self._dirty.add(slot)
-        record = self.base.copy_record(table, source)
-        overlay[key] = record
+            record = self.base.unpack(table, key, previous)
+        journal[slot] = previous
+        records[slot] = record
         return record
 
     def insert(self, table: str, key: str, record: Any) -> None:
         """Add a new record (the key must not exist yet)."""
+        if self._journal is None:
+            raise RuntimeError("State.insert outside a call: wrap writes in begin()/commit()")
         if self.contains(table, key):
             raise KeyError(f"{table} {key} already exists")
         slot = (table, key)
-        if self._journal is not None:
-            self._journal[slot] = _MISSING
-        else:
-            self._dirty.add(slot)
-        self.overlay[table][key] = record
-        self._new_keys[table].append(key)
+        self._journal[slot] = None
+        self._records[slot] = record
+        if self._new is None:
+            self._new = {}
+        self._new.setdefault(table, []).append(key)
 
     # -- call transactions ---------------------------------------------------------------------
     def begin(self) -> None:
@@ -169,11 +189,22 @@ class State:
         self._journal = {}
 
     def commit(self) -> None:
-        """Keep the call's writes."""
+        """Keep the call's writes: store them compactly and update the hash incrementally."""
         journal = self._journal
         self._journal = None
-        if journal:
-            self._dirty.update(journal)
+        if not journal:
+            return
+        base = self.base
+        records = self._records
+        for slot, previous in journal.items():
+            table, key = slot
+            record = records[slot]
+            if previous is None:
+                old = base.digest(table, key)
+            else:
+                old = record_digest(table, key, base.unpack(table, key, previous))
+            self._delta = (self._delta + record_digest(table, key, record) - old) & _MASK
+            records[slot] = base.pack(table, key, record)
 
     def rollback(self) -> None:
         """Undo every write made since ``begin``."""
@@ -181,30 +212,18 @@ class State:
         self._journal = None
         if not journal:
             return
-        for (table, key), previous in journal.items():
-            overlay = self.overlay[table]
-            if previous is _MISSING:
-                overlay.pop(key, None)
-                if key not in self.base.tables[table] and key in self._new_keys[table]:
-                    self._new_keys[table].remove(key)
-            else:
-                overlay[key] = previous
+        for slot, previous in journal.items():
+            if previous is not None:
+                self._records[slot] = previous
+                continue
+            del self._records[slot]
+            table, key = slot
+            if self._new and key in self._new.get(table, ()):
+                self._new[table].remove(key)
 
     # -- hashing -------------------------------------------------------------------------------
     def hash(self) -> int:
-        """The order-independent 128-bit state hash, updated only for records changed since."""
-        if self._dirty:
-            base = self.base
-            for slot in self._dirty:
-                table, key = slot
-                record = self.overlay[table].get(key)
-                new = 0 if record is None else record_digest(table, key, record)
-                old = self._odigests.get(slot)
-                if old is None:
-                    old = base.digest(table, key)
-                self._delta += new - old
-                self._odigests[slot] = new
-            self._dirty.clear()
+        """The order-independent 128-bit state hash (kept up to date at every commit)."""
         return (self.base.base_sum() + self._delta) & _MASK
 
     def hash_hex(self) -> str:
@@ -212,8 +231,15 @@ class State:
         return f"{self.hash():032x}"
 
     def changed(self) -> dict[str, list[str]]:
-        """Keys of the records this state holds copies of, per table."""
-        return {t: list(o) for t, o in self.overlay.items() if o}
+        """Keys of the records this state holds its own versions of, per table."""
+        out: dict[str, list[str]] = {}
+        for table, key in self._records:
+            out.setdefault(table, []).append(key)
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes of record data this state holds (its copied records, encoded)."""
+        return sum(len(v) for v in self._records.values() if type(v) is bytes)
 
     # -- materialization and snapshots --------------------------------------------------------------
     def materialize(self) -> msgspec.Struct:
@@ -225,22 +251,34 @@ class State:
         return type(base.db)(**tables)
 
     def snapshot(self) -> bytes:
-        """The overlay as msgpack bytes, restorable over the same base with ``restore``."""
+        """The state's own records as msgpack bytes, restorable over the same base."""
+        if self._journal is not None:
+            raise RuntimeError("State.snapshot during a call")
+        order = {t: i for i, t in enumerate(self.base.table_names)}
+        rows = sorted(self._records.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
+        added = {t: self.added(t) for t in self.base.table_names}
         return _copy_encoder.encode(
-            {t: [[k, rec] for k, rec in self.overlay[t].items()] for t in self.base.table_names}
+            {
+                "records": [[t, k, v] for (t, k), v in rows],
+                "added": added,
+                "delta": f"{self._delta & _MASK:032x}",
+            }
         )
 
     @classmethod
     def restore(cls, base: BaseDB, data: bytes) -> State:
         """Rebuild a state from ``snapshot()`` bytes over ``base``."""
-        raw = msgspec.msgpack.decode(data, type=dict[str, list[tuple[str, msgspec.Raw]]])
+        raw = msgspec.msgpack.decode(data, type=_Snapshot)
         state = cls(base)
-        for table, pairs in raw.items():
-            decoder = base._copy_decoders[table]
-            for key, blob in pairs:
-                record = decoder.decode(blob)
-                state.overlay[table][key] = record
-                if key not in base.tables[table]:
-                    state._new_keys[table].append(key)
-                state._dirty.add((table, key))
+        for table, key, blob in raw.records:
+            base.unpack(table, key, blob)  # validates the record
+            state._records[(table, key)] = blob
+        state._new = {t: list(keys) for t, keys in raw.added.items() if keys} or None
+        state._delta = int(raw.delta, 16)
         return state
+
+
+class _Snapshot(msgspec.Struct):
+    records: list[tuple[str, str, bytes]]
+    added: dict[str, list[str]]
+    delta: str

@@ -7,7 +7,7 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
@@ -15,7 +15,7 @@ import msgspec
 __all__ = ["Tool", "ToolError", "ToolKind", "json_schema_of", "tool"]
 
 
-class ToolKind(str, Enum):
+class ToolKind(StrEnum):
     """What a tool does, as tau2-bench classifies it."""
 
     READ = "read"
@@ -114,6 +114,7 @@ class Tool:
     """
 
     __slots__ = (
+        "_decoder",
         "args_type",
         "description",
         "fn",
@@ -122,7 +123,6 @@ class Tool:
         "param_names",
         "parameters",
         "required",
-        "_decoder",
     )
 
     def __init__(self, fn: Callable[..., Any], kind: ToolKind) -> None:

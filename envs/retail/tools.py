@@ -414,7 +414,8 @@ def return_delivered_order_items(
     Args:
         order_id: The order id, starting with '#', e.g. '#W0000000'.
         item_ids: Item ids to return, e.g. ['1008292230']; repeat an id to return several of it.
-        payment_method_id: Where the refund goes: the order's original payment method or a gift card, e.g. 'gift_card_0000000'.
+        payment_method_id: Where the refund goes: the order's original payment method or a gift
+            card, e.g. 'gift_card_0000000'.
     """
     current = _order(db, order_id)
     if current.status != "delivered":

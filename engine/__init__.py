@@ -1,0 +1,1 @@
+"""writ pipeline: tasks, simulation, verification, export, backends and the CLI."""

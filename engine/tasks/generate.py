@@ -1,0 +1,206 @@
+"""Generate a task file: sample blueprints toward a (W, E) target, validate, render, write JSONL.
+
+Main loop, per attempt: 1) aim at a (W, E) bin that still has quota (weighted by what is left);
+2) compose a blueprint for a user with the domain's recipes; 3) place it in the bin of its actual
+(W, E) if that bin has quota, drop it if its gold actions repeat an accepted task's; 4) validate it
+on a fresh state; 5) sample a behaviour and render the user script. A bin that keeps failing gives
+its quota away. Everything random comes from one ``random.Random(seed)``, so the same seed, DB and
+config give the same tasks, written byte for byte the same by ``write_tasks``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from engine.tasks.behaviors import sample_behavior
+from engine.tasks.config import TasksConfig
+from engine.tasks.model import Blueprint, Task, encode_task, trajectory_type
+from engine.tasks.recipe import compose, get_spec
+from engine.tasks.scripts import merge_facts, render
+from engine.tasks.validate import validate
+from envs.kernel import BaseDB, tau2_db_hash
+
+__all__ = ["GenerationReport", "generate", "quotas", "read_report", "report_path", "write_tasks"]
+
+
+class GenerationReport(msgspec.Struct, kw_only=True):
+    """What a generation run did: targets, what it got, and why blueprints were rejected."""
+
+    domain: str
+    seed: int
+    n: int
+    attempts: int
+    accepted: int
+    target: dict[str, int]
+    rejections: dict[str, int]
+
+
+def quotas(weights: dict[tuple[int, int], float], n: int) -> dict[tuple[int, int], int]:
+    """Integer task counts per bin, proportional to ``weights`` and summing to ``n`` (largest remainder)."""
+    total = sum(weights.values())
+    exact = {b: n * w / total for b, w in weights.items()}
+    counts = {b: int(x) for b, x in exact.items()}
+    order = sorted(weights, key=lambda b: (-(exact[b] - counts[b]), b))
+    for b in order[: n - sum(counts.values())]:
+        counts[b] += 1
+    return counts
+
+
+def _give_away(
+    left: dict[tuple[int, int], int],
+    closed: set[tuple[int, int]],
+    b: tuple[int, int],
+    weights: dict[tuple[int, int], float],
+    rng: random.Random,
+) -> None:
+    """Move bin ``b``'s remaining quota to open bins, drawn by weight."""
+    share = left.pop(b, 0)
+    closed.add(b)
+    open_bins = [x for x in weights if x not in closed]
+    if not open_bins:
+        return
+    for x in rng.choices(open_bins, weights=[weights[x] for x in open_bins], k=share):
+        left[x] = left.get(x, 0) + 1
+
+
+def generate(
+    domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig | None = None
+) -> tuple[list[Task], GenerationReport]:
+    """``n`` validated tasks for ``domain`` on ``base`` (fewer only if the DB runs out of options)."""
+    config = config or TasksConfig()
+    # The base DB lives as long as the run: keep the cyclic collector from rescanning its
+    # objects on every allocation burst (it dominated the run time before this).
+    gc.collect()
+    gc.freeze()
+    try:
+        return _generate(domain, base, n, seed, config)
+    finally:
+        gc.unfreeze()
+
+
+def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
+    """``generate`` without the collector setup."""
+    spec = get_spec(domain)
+    users = list(spec.users(base))
+    if not users:
+        raise ValueError(f"the {domain} DB has no users")
+    fingerprint = tau2_db_hash(base.new_state())
+    weights = config.bin_weights()
+    left = {b: q for b, q in quotas(weights, n).items() if q > 0}
+    target = {f"{w},{e}": q for (w, e), q in left.items()}
+    closed: set[tuple[int, int]] = set()
+    misses: Counter[tuple[int, int]] = Counter()
+    rejections: Counter[str] = Counter()
+    seen_actions: set[str] = set()
+    tasks: list[Task] = []
+    rng = random.Random(seed)
+    attempts = 0
+    while left and attempts < config.attempts_per_task * n:
+        attempts += 1
+        # 1) aim at a bin with quota left
+        bins = sorted(left)
+        aim = rng.choices(bins, weights=[left[b] for b in bins])[0]
+        task_seed = rng.getrandbits(48)
+        task_rng = random.Random(task_seed)
+        user_id = users[task_rng.randrange(len(users))]
+        # 2) compose
+        blueprint, reasons = compose(spec, base, user_id, task_rng, aim[0], aim[1], config.dependent_p)
+        rejections.update(reasons)
+        placed = None
+        if blueprint is not None:
+            # 3) bin and dedupe
+            actions = blueprint.actions()
+            w, e = len(actions), len(blueprint.evidence())
+            key = json.dumps([a.key() for a in actions])
+            if left.get((w, e), 0) <= 0:
+                rejections["bin full or outside the target"] += 1
+            elif key in seen_actions:
+                rejections["duplicate gold actions"] += 1
+            else:
+                # 4) validate
+                outcome = validate(spec, base, blueprint, config.check_reads)
+                if isinstance(outcome, str):
+                    placed = (w, e)
+                    seen_actions.add(key)
+                    tasks.append(_task(domain, len(tasks), task_seed, blueprint, outcome, fingerprint))
+                else:
+                    rejections[outcome.reason] += 1
+        if placed is not None:
+            left[placed] -= 1
+            if left[placed] == 0:
+                del left[placed]
+            misses.pop(aim, None)
+        else:
+            misses[aim] += 1
+            if misses[aim] >= config.bin_patience and aim in left:
+                _give_away(left, closed, aim, weights, rng)
+    report = GenerationReport(
+        domain=domain,
+        seed=seed,
+        n=n,
+        attempts=attempts,
+        accepted=len(tasks),
+        target=target,
+        rejections=dict(sorted(rejections.items())),
+    )
+    return tasks, report
+
+
+def _task(domain: str, index: int, seed: int, blueprint: Blueprint, goal: str, fingerprint: str) -> Task:
+    """Steps 5): behaviour, facts and instruction for an accepted blueprint."""
+    actions = blueprint.actions()
+    evidence = blueprint.evidence()
+    behavior = sample_behavior(seed, blueprint)
+    facts = merge_facts(blueprint)
+    return Task(
+        task_id=f"{domain}-{index:05d}",
+        domain=domain,
+        seed=seed,
+        w=len(actions),
+        e=len(evidence),
+        trajectory_type=trajectory_type(len(actions), len(evidence)),
+        user_id=blueprint.user_id,
+        intents=blueprint.intents,
+        actions=actions,
+        evidence=evidence,
+        facts=facts,
+        behavior=behavior,
+        instruction=render(domain, facts, behavior),
+        outputs=[o for i in blueprint.intents for o in i.outputs],
+        db_fingerprint=fingerprint,
+        goal_hash=goal,
+    )
+
+
+def report_path(tasks_path: str | Path) -> Path:
+    """Where the report of a task file lives: ``<file>.report.json`` beside it."""
+    p = Path(tasks_path)
+    return p.with_name(p.name + ".report.json")
+
+
+def write_tasks(path: str | Path, tasks: Iterable[Task], report: GenerationReport | None = None) -> None:
+    """Write tasks as JSONL (sorted keys, one per line) and the report beside them, atomically."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_bytes(b"".join(encode_task(t) + b"\n" for t in tasks))
+    tmp.replace(p)
+    if report is not None:
+        rp = report_path(p)
+        rtmp = rp.with_name(rp.name + ".tmp")
+        rtmp.write_bytes(msgspec.json.format(msgspec.json.encode(report, order="sorted")) + b"\n")
+        rtmp.replace(rp)
+
+
+def read_report(tasks_path: str | Path) -> GenerationReport | None:
+    """The report written beside a task file, or None if there is none."""
+    rp = report_path(tasks_path)
+    if not rp.exists():
+        return None
+    return msgspec.json.decode(rp.read_bytes(), type=GenerationReport)
