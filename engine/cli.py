@@ -129,23 +129,23 @@ def env_policy(
     typer.echo(get_domain(domain).policy(path))
 
 
-def _register_optional() -> None:
-    """Mount commands whose modules are optional pieces of the package."""
-    try:
-        from engine.testmodel.cli import make_test_model
-    except ImportError:
-        pass
-    else:
-        app.command("make-test-model")(make_test_model)
+def _register_commands() -> None:
+    """Mount the commands that live beside their code."""
+    from engine.run.cli import run
+    from engine.testmodel.cli import make_test_model
+
+    app.command("run")(run)
+    app.command("make-test-model")(make_test_model)
     try:
         from engine.tasks.cli import tasks_app
-    except ImportError:
-        pass
+    except ModuleNotFoundError as exc:  # until engine.tasks.cli lands
+        if exc.name != "engine.tasks.cli":
+            raise
     else:
         app.add_typer(tasks_app, name="tasks")
 
 
-_register_optional()
+_register_commands()
 
 
 def main() -> None:

@@ -122,9 +122,7 @@ def validate_backend_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]
         if key == "backend":
             continue
         if key not in options:
-            raise BackendConfigError(
-                f"{name} backend: unknown option {key!r} (known: {', '.join(sorted(options))})"
-            )
+            raise BackendConfigError(f"{name} backend: unknown option {key!r} (known: {', '.join(sorted(options))})")
         check, _ = options[key]
         try:
             kwargs[key] = check(key, value)

@@ -96,14 +96,10 @@ class LlamaCppBackend(Backend):
         self.model = model
         self.seed = seed
         self.n_threads = n_threads or free_cores()
-        self.native = LlamaNative(
-            model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads
-        )
+        self.native = LlamaNative(model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads)
         source = chat_template or self.native.chat_template
         self.template = (
-            ChatTemplate(source, bos_token=self.native.bos_text, eos_token=self.native.eos_text)
-            if source
-            else None
+            ChatTemplate(source, bos_token=self.native.bos_text, eos_token=self.native.eos_text) if source else None
         )
         self._format_name = tool_format
         self._slots = [_Slot(seq=i) for i in range(n_parallel)]
@@ -132,13 +128,9 @@ class LlamaCppBackend(Backend):
         tags = self.tool_format.tags
         return bool(tags) and all(self.native.is_special_token(t) for t in tags)
 
-    def agent_turn_constraint(
-        self, tools: list[dict[str, Any]], tool_choice: str = "auto"
-    ) -> Constraint:
+    def agent_turn_constraint(self, tools: list[dict[str, Any]], tool_choice: str = "auto") -> Constraint:
         """The agent-turn constraint for ``tools`` in this model's format and vocabulary."""
-        g = agent_turn_grammar(
-            tools, self.tool_format, tag_tokens=self.tag_tokens, tool_choice=tool_choice
-        )
+        g = agent_turn_grammar(tools, self.tool_format, tag_tokens=self.tag_tokens, tool_choice=tool_choice)
         return Constraint(kind="lark", spec=g.lark, key=g.key)
 
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,7 @@ class LlamaNative:
         ids = ids[1:] if self.add_bos and len(ids) == 2 else ids
         if len(ids) != 1:
             return False
-        attr = self.ll.llama_token_get_attr(self.vocab, ids[0])
+        attr = self.ll.llama_vocab_get_attr(self.vocab, ids[0])
         return bool(attr & self.ll.LLAMA_TOKEN_ATTR_CONTROL) or bool(
             attr & self.ll.LLAMA_TOKEN_ATTR_USER_DEFINED and text.startswith("<")
         )
@@ -129,9 +130,9 @@ class LlamaNative:
         """The llguidance tokenizer of this vocabulary (built on first use, ~1 s at 150k tokens)."""
         if self._lltok is None:
             llg = import_llguidance()
-            self._lltok = llg.llamacpp.lltokenizer_from_vocab(
-                self.vocab, eos_token=sorted(self.eog) or None
-            )
+            with warnings.catch_warnings():  # it calls llama_token_get_attr, deprecated in 0.3.36
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._lltok = llg.llamacpp.lltokenizer_from_vocab(self.vocab, eos_token=sorted(self.eog) or None)
         return self._lltok
 
     def forget(self, seq: int, start: int = 0) -> None:

@@ -78,9 +78,7 @@ class OpenAICompatBackend(Backend):
         # "json_schema" until the server refuses it, then "json_object" (llama.cpp servers)
         self._schema_style = "json_object" if structured_output == "json_object" else "json_schema"
 
-    def agent_turn_constraint(
-        self, tools: list[dict[str, Any]], tool_choice: str = "auto"
-    ) -> Constraint:
+    def agent_turn_constraint(self, tools: list[dict[str, Any]], tool_choice: str = "auto") -> Constraint:
         """The agent-turn constraint for ``tools`` in this backend's tool-call format."""
         g = agent_turn_grammar(tools, self.tool_format, tool_choice=tool_choice)
         return Constraint(kind="lark", spec=g.lark, key=g.key)
@@ -113,9 +111,7 @@ class OpenAICompatBackend(Backend):
         return completion
 
     def _failed(self, request: Request, error: str) -> Completion:
-        return Completion(
-            request_id=request.request_id, text="", finish_reason="error", error=error
-        )
+        return Completion(request_id=request.request_id, text="", finish_reason="error", error=error)
 
     def _body(self, request: Request) -> tuple[dict[str, Any], str]:
         s = request.sampling
@@ -231,9 +227,7 @@ def _arguments(fn: dict[str, Any], index: int) -> str:
         try:
             raw = json.loads(raw)
         except ValueError as exc:
-            raise ValueError(
-                f"tool call {index + 1} ({name}): arguments are not JSON: {exc}"
-            ) from None
+            raise ValueError(f"tool call {index + 1} ({name}): arguments are not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"tool call {index + 1} ({name}): arguments must be a JSON object")
     return json.dumps(raw, ensure_ascii=False)

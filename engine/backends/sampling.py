@@ -62,17 +62,13 @@ _BLOCK = 256
 def _draw(probs: NDArray[np.float32], rng: np.random.Generator) -> int:
     """Inverse-CDF draw in two levels (block sums, then one block), cheap on large vocabularies."""
     n = probs.size
-    padded = (
-        probs if n % _BLOCK == 0 else np.concatenate([probs, np.zeros(-n % _BLOCK, probs.dtype)])
-    )
+    padded = probs if n % _BLOCK == 0 else np.concatenate([probs, np.zeros(-n % _BLOCK, probs.dtype)])
     blocks = np.cumsum(padded.reshape(-1, _BLOCK).sum(axis=1, dtype=np.float64))
     u = rng.random() * blocks[-1]
     b = min(int(np.searchsorted(blocks, u, side="right")), blocks.size - 1)
     inner = padded[b * _BLOCK : (b + 1) * _BLOCK]
     left = u - (blocks[b - 1] if b else 0.0)
-    i = min(
-        int(np.searchsorted(np.cumsum(inner, dtype=np.float64), left, side="right")), _BLOCK - 1
-    )
+    i = min(int(np.searchsorted(np.cumsum(inner, dtype=np.float64), left, side="right")), _BLOCK - 1)
     if inner[i] == 0.0:  # rounding put us on an excluded token: take the nearest allowed one
         nonzero = np.flatnonzero(inner)
         if nonzero.size:

@@ -12,6 +12,7 @@ schemas and regexes work on every backend. vLLM itself is imported only when an 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import os
@@ -34,9 +35,7 @@ from grammars import get_format as get_tool_format
 
 __all__ = ["VLLMBackend", "VLLMConfig", "make_vllm_backend"]
 
-_INSTALL = (
-    "pip install 'writ[vllm]' on a CUDA machine; on the CPU build the lane venv with .ci/vllm_env.sh"
-)
+_INSTALL = "pip install 'writ[vllm]' on a CUDA machine; on the CPU build the lane venv with .ci/vllm_env.sh"
 
 
 def _import_vllm() -> Any:
@@ -77,9 +76,7 @@ class VLLMConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         if self.max_model_len is not None and self.max_model_len < 1:
             raise ValueError(f"max_model_len must be a positive integer, got {self.max_model_len}")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
-            raise ValueError(
-                f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"
-            )
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if not os.path.isfile(os.path.join(self.model, "config.json")):
             raise ValueError(
                 f"model {self.model!r} is not a local Hugging Face model directory "
@@ -134,7 +131,12 @@ class VLLMBackend(Backend):
             tensor_parallel_size=config.tensor_parallel_size,
             data_parallel_size=config.data_parallel_size,
             gpu_memory_utilization=config.gpu_memory_utilization,
-            structured_outputs_config={"backend": config.structured_outputs_backend},
+            structured_outputs_config={
+                "backend": config.structured_outputs_backend,
+                # compact JSON for json_schema constraints (lark grammars carry their own)
+                "disable_any_whitespace": config.structured_outputs_backend
+                in ("guidance", "xgrammar"),
+            },
             dtype=config.dtype,
             max_model_len=config.max_model_len,
             enable_prefix_caching=config.enable_prefix_caching,
@@ -159,18 +161,23 @@ class VLLMBackend(Backend):
         template = self.tokenizer.chat_template
         return detect_format(template if isinstance(template, str) else None)
 
-    @property
+    @functools.cached_property
     def tag_tokens(self) -> bool:
-        """Whether the format's tags (``<tool_call>``...) are special tokens of this tokenizer.
+        """Whether the format's tags (``<tool_call>``...) are special tokens to llguidance.
 
-        llguidance names special tokens as ``<tag>`` in lark; plain added tokens are matched as
-        text, so for them the grammar spells the tags out.
+        llguidance counts every added token of a Hugging Face tokenizer as special, even one
+        marked ``"special": false`` (Qwen's ``<tool_call>``). A lark grammar that spells such a
+        tag out as text breaks: the token mask offers the tag's token, then the matcher rejects
+        it and vLLM ends the request. So the grammar must name the tag as a token instead.
         """
         tags = self.tool_format.tags
-        special = {
-            t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special
-        }
-        return bool(tags) and all(tag in special for tag in tags)
+        ids = [self.tokenizer.encode(tag, add_special_tokens=False) for tag in tags]
+        if not tags or any(len(i) != 1 for i in ids):
+            return False
+        import llguidance.hf
+
+        lltok = llguidance.hf.from_tokenizer(self.tokenizer, len(self.tokenizer))
+        return all(lltok.is_special_token(i[0]) for i in ids)
 
     def agent_turn_constraint(self, tools: list[dict[str, Any]]) -> Constraint:
         """The agent-turn constraint for ``tools`` in this model's format and vocabulary."""
@@ -233,7 +240,7 @@ class VLLMBackend(Backend):
                     )
                 structured = StructuredOutputsParams(grammar=c.spec)
             elif c.kind == "json_schema":
-                structured = StructuredOutputsParams(json=c.spec, disable_any_whitespace=True)
+                structured = StructuredOutputsParams(json=c.spec)
             else:
                 structured = StructuredOutputsParams(regex=c.spec)
         return SamplingParams(
@@ -307,17 +314,16 @@ class VLLMBackend(Backend):
         reason = out.finish_reason or "stop"
         error = None
         calls: list[ToolCall] = []
-        if request.tools:
+        if reason in ("error", "abort"):  # e.g. the grammar rejected a sampled token
+            error = f"vLLM ended the request ({reason}) after {len(out.token_ids)} tokens"
+        elif request.tools:
             try:
                 _, parsed = self.tool_format.parse(text)
                 calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed]
             except ToolCallFormatError as exc:
                 error = str(exc)
                 if reason == "length":
-                    error = (
-                        f"hit max_tokens ({request.sampling.max_tokens}) before the turn ended: "
-                        f"{exc}"
-                    )
+                    error = f"hit max_tokens ({request.sampling.max_tokens}) before the turn ended: {exc}"
         return Completion(
             request_id=request.request_id,
             text=text,

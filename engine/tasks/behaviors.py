@@ -3,8 +3,9 @@
 A behaviour changes how the user talks, never what the goal is: disclosure style (everything at
 once, piecemeal, only when asked), tone, verbosity, a mind change before any write, a detail given
 wrong then corrected, and requests made out of order (only for tasks whose intents depend on no
-other intent and act on distinct records; shared balances such as a gift card used twice can still
-make order matter, so the agent must follow the user's confirmations). ``guidance`` turns a behaviour into
+other intent, act on distinct records and at most one of which resolves a comparison rule, since a
+rule is evaluated on the state the earlier intents leave; a balance shared by two intents, such as
+one gift card paying twice, can still make the order matter). ``guidance`` turns a behaviour into
 instruction sentences for the user simulator.
 """
 
@@ -57,6 +58,7 @@ def sample_behavior(seed: int, blueprint: Blueprint) -> Behavior:
         and all(targets)
         and len(set(targets)) == len(targets)
         and not any(i.depends_on for i in blueprint.intents)
+        and sum(1 for i in blueprint.intents if i.selections) <= 1
     )
     return Behavior(
         disclosure=rng.choice(sorted(DISCLOSURES)),

@@ -71,9 +71,9 @@ class TasksConfig(BaseModel):
 
 def _one_line(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "tasks"
+    where = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{source}: [tasks] {where}: {msg}"
+    return f"{source}: [tasks] {where}: {msg}" if where else f"{source}: [tasks] {msg}"
 
 
 def load_tasks_config(path: str | Path | None) -> TasksConfig:

@@ -38,32 +38,32 @@ __all__ = ["MAX_SIDE_QUESTIONS", "SPEC"]
 REASONS = tuple(sorted(CANCEL_REASONS))
 SAME_ORDER_KINDS = frozenset({"modify_pending_order_address", "modify_pending_order_payment"})
 """Anchor kinds whose order a dependent intent acts on again ('and for that same order, ...')."""
-MAX_SIDE_QUESTIONS = 3
-MAX_SWAPS = 3
+MAX_SIDE_QUESTIONS = 2
+MAX_SWAPS = 4
 T = TypeVar("T", bound=Pick)
 
 
 # -- steering -------------------------------------------------------------------------------------
-def _new(ctx: SampleContext, *picks: Pick) -> set[str]:
-    """Read keys that ``picks`` add to the plan."""
-    keys: set[str] = set()
+def _known(ctx: SampleContext, *picks: Pick) -> set[str]:
+    """Read keys already in the plan or needed by ``picks``."""
+    known = set(ctx.seen)
     for p in picks:
-        keys |= p.keys
-    return keys - ctx.seen
+        known |= p.keys
+    return known
 
 
 def _steer(ctx: SampleContext, options: Sequence[T], so_far: Sequence[Pick], want: int) -> T:
     """Pick, at random among the closest, an option whose new reads (beyond ``so_far``) come nearest
     ``want``."""
-    have = _new(ctx, *so_far)
-    scored = [(abs(len(_new(ctx, o) - have) - want), o) for o in options]
+    known = _known(ctx, *so_far)
+    scored = [(abs(len(o.keys - known) - want), o) for o in options]
     best = min(s for s, _ in scored)
     return ctx.rng.choice([o for s, o in scored if s == best])
 
 
 def _left(ctx: SampleContext, *so_far: Pick) -> int:
     """How many new reads the hint still wants after ``so_far``."""
-    return ctx.e_hint - len(_new(ctx, *so_far))
+    return ctx.e_hint - (len(_known(ctx, *so_far)) - len(ctx.seen))
 
 
 def _orders(r: Reader, ctx: SampleContext, status: str, single_payment: bool = False) -> list[str]:
@@ -77,8 +77,11 @@ def _orders(r: Reader, ctx: SampleContext, status: str, single_payment: bool = F
     return found
 
 
-def _target(r: Reader, ctx: SampleContext, kind: str, status: str, single_payment: bool = False) -> Pick | Reject:
-    """An eligible order and a rule naming it, steered toward about one read less than the hint."""
+def _target(
+    r: Reader, ctx: SampleContext, kind: str, status: str, single_payment: bool = False, later: int = 0
+) -> Pick | Reject:
+    """An eligible order and a rule naming it, steered toward the hint less ``later`` reads that the
+    rest of the intent is expected to add."""
     anchor = ctx.anchor_intent()
     if anchor is not None and anchor.kind in SAME_ORDER_KINDS:
         if anchor.target not in _orders(r, ctx, status, single_payment):
@@ -90,11 +93,13 @@ def _target(r: Reader, ctx: SampleContext, kind: str, status: str, single_paymen
     if not eligible:
         return Reject(f"{kind}: no {status} order")
     picks = [p for oid in eligible for p in order_picks(r, ctx.user_id, oid)]
-    return _steer(ctx, picks, (), ctx.e_hint - 1)
+    return _steer(ctx, picks, (), ctx.e_hint - later)
 
 
 def _questions(r: Reader, ctx: SampleContext, so_far: Sequence[Pick]) -> list[Pick]:
     """Side questions (value: the answer) that bring the intent's new reads closer to the hint."""
+    if _left(ctx, *so_far) < 1:
+        return []
     user = r.get("users", ctx.user_id)
     now = [r.get("orders", o) for o in user.orders]
     before = [ctx.base.tables["orders"][o] for o in user.orders]
@@ -114,7 +119,7 @@ def _questions(r: Reader, ctx: SampleContext, so_far: Sequence[Pick]) -> list[Pi
         if want < 1 or not options:
             break
         best = _steer(ctx, options, (*so_far, *chosen), want)
-        if abs(want - len(_new(ctx, best) - _new(ctx, *so_far, *chosen))) >= want:
+        if abs(want - len(best.keys - _known(ctx, *so_far, *chosen))) >= want:
             break
         chosen.append(best)
         options.remove(best)
@@ -260,7 +265,7 @@ def _user_address(ctx: SampleContext) -> Intent | Reject:
 def _order_payment(ctx: SampleContext) -> Intent | Reject:
     kind = "modify_pending_order_payment"
     r = Reader(ctx.state)
-    pick = _target(r, ctx, kind, "pending", single_payment=True)
+    pick = _target(r, ctx, kind, "pending", single_payment=True, later=1)
     if isinstance(pick, Reject):
         return pick
     order = r.get("orders", pick.value)
@@ -281,7 +286,7 @@ def _order_payment(ctx: SampleContext) -> Intent | Reject:
 def _modify_items(ctx: SampleContext, kind: str, status: str) -> Intent | Reject:
     """Change a pending order's items or exchange a delivered order's: 1-3 items, all in one call."""
     r = Reader(ctx.state)
-    pick = _target(r, ctx, kind, status)
+    pick = _target(r, ctx, kind, status, later=1)
     if isinstance(pick, Reject):
         return pick
     order: Order = r.get("orders", pick.value)

@@ -26,6 +26,7 @@ from engine.tasks.retail_common import (
     product_read,
     user_read,
 )
+from envs.kernel import BaseDB
 from envs.retail.schema import GiftCard, Order, OrderItem, User, Variant
 
 __all__ = ["item_picks", "order_picks", "payment_picks", "variant_picks"]
@@ -124,30 +125,37 @@ def _winner(spec: Spec, order_ids: Sequence[str], orders: Sequence[_Facts], targ
     return None if isinstance(picked, Reject) else picked[1]
 
 
+def _base_facts(base: BaseDB) -> dict[str, _Facts]:
+    return {oid: _facts(o) for oid, o in base.tables["orders"].items()}
+
+
 def order_picks(now_state: Reader, user_id: str, target: str) -> list[Pick]:
     """Every rule that singles out order ``target`` among the user's orders, now and initially.
 
-    Cached per DB, user and target while none of the user's orders has changed.
+    Cached per DB, user, target and what the rules compare of the user's orders.
     """
+    base = now_state.base
     user: User = now_state.get("users", user_id)
-    order_ids = list(user.orders)
-    changed = any(now_state.is_changed("orders", o) for o in order_ids)
-    if changed:
-        return _order_picks(now_state, user, target, changed)
-    cache = now_state.base.index("retail.order_picks", lambda _: {})
-    picks = cache.get((user_id, target))
+    order_ids = tuple(user.orders)
+    initial = base.index("retail.order_facts", _base_facts)
+    before = tuple(initial[o] for o in order_ids)
+    if any(now_state.is_changed("orders", o) for o in order_ids):
+        now = tuple(_facts(now_state.get("orders", o)) for o in order_ids)
+    else:
+        now = before
+    cache = base.index("retail.order_picks", lambda _: {})
+    key = (user_id, target, now)
+    picks = cache.get(key)
     if picks is None:
-        picks = cache[(user_id, target)] = _order_picks(now_state, user, target, changed)
+        picks = cache[key] = _order_picks(base, user, target, now, before)
     return picks
 
 
-def _order_picks(now_state: Reader, user: User, target: str, changed: bool) -> list[Pick]:
-    base = now_state.base
+def _order_picks(base: BaseDB, user: User, target: str, now: Sequence[_Facts], before: Sequence[_Facts]) -> list[Pick]:
     user_id = user.user_id
     auth = auth_read(base, user_id)
     order_ids = list(user.orders)
-    now = [_facts(now_state.get("orders", o)) for o in order_ids]
-    before = [_facts(base.tables["orders"][o]) for o in order_ids] if changed else now
+    changed = now != before
     hide = ("You do not remember the order id; describe the order instead.",)
     picks = [
         Pick("given", f"order {target}", target, (auth, order_read(target)), known=(f"The order id is {target}.",))
@@ -301,7 +309,8 @@ def payment_picks(state: Reader, user_id: str, order: Order, purpose: Purpose, a
         return not isinstance(method, GiftCard) or method.balance >= amount
 
     picks: list[Pick] = []
-    if purpose != "new" and original in methods and allowed(original):
+    single = len(order.payment_history) == 1  # after a payment change "original" would be ambiguous
+    if purpose != "new" and single and original in methods and allowed(original):
         picks.append(Pick("original_method", "the order's original payment method", original))
     reads = (user_read(user_id),)
     for method_id, text in describe_methods(user).items():

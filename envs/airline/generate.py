@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from envs.airline.schedule import (
+    CABINS,
+    EPOCH,
+    LAST_DAY,
+    NOW_MINUTE,
+    TODAY,
+    Leg,
+    build_schedule,
+    day_status,
+    flight_table,
+)
 from envs.airline.schema import (
     Address,
     AirlineDB,
-    Available,
-    Cancelled,
     Certificate,
     CreditCard,
-    Delayed,
-    Flight,
-    FlightStatus,
-    Flying,
     GiftCard,
-    Landed,
     Name,
-    OnTime,
     Passenger,
     Payment,
     PaymentMethod,
@@ -37,174 +40,27 @@ from envs.airline.schema import (
     ReservationFlight,
     User,
 )
-from envs.airline.tools import AIRPORTS, NEW_CERTIFICATE_IDS, NEW_RESERVATION_IDS
+from envs.airline.tools import NEW_CERTIFICATE_IDS, NEW_RESERVATION_IDS
 from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused, random_date
 
-__all__ = ["CABINS", "FREE_BAGS", "LAST_DAY", "TODAY", "generate_db"]
+__all__ = ["FREE_BAGS", "generate_db"]
 
-CABINS = ("basic_economy", "economy", "business")
 # Free checked bags per passenger, by membership and cabin (the policy's allowance table).
 FREE_BAGS = {
     "regular": {"basic_economy": 0, "economy": 1, "business": 2},
     "silver": {"basic_economy": 1, "economy": 2, "business": 3},
     "gold": {"basic_economy": 2, "economy": 3, "business": 4},
 }
-LAST_DAY = 30  # flights exist on 2024-05-01 .. 2024-05-30
-TODAY = 15  # tools.NOW is 2024-05-15T15:00:00
-_NOW = (TODAY - 1) * 1440 + 15 * 60  # minutes since 2024-05-01 00:00
-_EPOCH = datetime(2024, 5, 1)
 _RES_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-# Approximate airport positions (degrees) for distances, durations and fares.
-_COORDS = {
-    "SFO": (37.62, -122.38), "JFK": (40.64, -73.78), "LAX": (33.94, -118.41),
-    "ORD": (41.98, -87.90), "DFW": (32.90, -97.04), "DEN": (39.86, -104.67),
-    "SEA": (47.45, -122.31), "ATL": (33.64, -84.43), "MIA": (25.80, -80.29),
-    "BOS": (42.36, -71.01), "PHX": (33.43, -112.01), "IAH": (29.99, -95.34),
-    "LAS": (36.08, -115.15), "MCO": (28.43, -81.31), "EWR": (40.69, -74.17),
-    "CLT": (35.21, -80.94), "MSP": (44.88, -93.22), "DTW": (42.21, -83.35),
-    "PHL": (39.87, -75.24), "LGA": (40.78, -73.87),
-}  # fmt: skip
-# How much traffic an airport draws, relative (hubs get more routes and flights).
-_HUB = {
-    "ATL": 5, "ORD": 5, "DFW": 5, "DEN": 4, "LAX": 4, "JFK": 4, "SFO": 3, "SEA": 3, "CLT": 3,
-    "IAH": 3, "LAS": 3, "MIA": 3, "PHX": 3, "EWR": 3, "MCO": 2, "MSP": 2, "DTW": 2, "BOS": 2,
-    "PHL": 2, "LGA": 2,
-}  # fmt: skip
-# Departure hour weights: a busy day with a few red-eyes.
-_HOUR_WEIGHTS = (2, 1, 1, 1, 2, 5, 9, 10, 10, 9, 8, 8, 8, 8, 8, 8, 9, 9, 9, 8, 6, 5, 4, 3)
 # First-flight day weights for bookings (days 1..29): most trips are near or after "now".
 _DAY_WEIGHTS = (1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 12, 12, 11, 10, 10, 9, 8, 8, 7, 6, 6,
                 5, 5, 4)  # fmt: skip
 _SPAN_WEIGHTS = (15, 15, 13, 11, 10, 6, 6, 5, 4, 4, 2, 2, 1, 1)  # round trips, 1..14 days
 _RES_PER_USER = cumulative((48, 26, 77, 70, 82, 66, 50, 35, 22, 13, 9, 2))  # 0..11 reservations, mean ~4
-_HOUR_CUM = cumulative(_HOUR_WEIGHTS)
 _DAY_CUM = cumulative(_DAY_WEIGHTS)
 _SPAN_CUM = cumulative(_SPAN_WEIGHTS)
 _PAX_CUM = cumulative((46, 33, 15, 5, 1))  # 1..5 passengers
 _BAGS_CUM = cumulative((62, 26, 10, 2))  # 0..3 checked bags per passenger
-
-
-def _miles(a: str, b: str) -> float:
-    (la1, lo1), (la2, lo2) = _COORDS[a], _COORDS[b]
-    p1, p2, dl = math.radians(la1), math.radians(la2), math.radians(lo2 - lo1)
-    c = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
-    return 3959.0 * math.acos(max(-1.0, min(1.0, c)))
-
-
-def _clock(minute: int) -> str:
-    """A schedule time of day, ``HH:MM:SS`` with ``+1`` when it falls on the next day."""
-    day, m = divmod(minute, 1440)
-    return f"{m // 60:02d}:{m % 60:02d}:00" + ("+1" if day else "")
-
-
-def _stamp(minute: int) -> str:
-    """An EST timestamp from minutes since 2024-05-01 00:00."""
-    return (_EPOCH + timedelta(minutes=minute)).isoformat()
-
-
-class _Leg:
-    """A scheduled flight while generating: times in minutes, fares and capacity per cabin."""
-
-    __slots__ = ("arr", "cap", "conns", "dep", "dest", "dest_conns", "idx", "number", "orig",
-                 "prices")  # fmt: skip
-
-    def __init__(self, orig: str, dest: str, dep: int, arr: int) -> None:
-        self.orig, self.dest, self.dep, self.arr = orig, dest, dep, arr
-        self.idx = 0
-        self.number = ""
-        self.cap: tuple[int, int, int] = (0, 0, 0)
-        self.prices: list[tuple[int, int, int]] = []
-        self.conns: list[tuple[_Leg, int]] = []  # (next leg, day offset), for realistic layovers
-
-
-# -- 1) the network and the schedule ------------------------------------------------------------
-def _route_pairs(rng: random.Random, n_pairs: int) -> list[tuple[str, str]]:
-    """Unordered airport pairs served (both ways): a random spanning tree, then weighted extras."""
-    codes = [code for code, _ in AIRPORTS]
-    allowed = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :] if _miles(a, b) >= 90]
-    order = codes[:]
-    rng.shuffle(order)
-    chosen: list[tuple[str, str]] = []
-    taken: set[tuple[str, str]] = set()
-    for i, code in enumerate(order[1:], start=1):  # spanning tree: one-stop trips exist
-        options = [o for o in order[:i] if _miles(o, code) >= 90]
-        other = rng.choices(options, weights=[_HUB[o] for o in options])[0]
-        pair = (other, code) if codes.index(other) < codes.index(code) else (code, other)
-        chosen.append(pair)
-        taken.add(pair)
-    rest = [p for p in allowed if p not in taken]
-    weights = [_HUB[a] * _HUB[b] for a, b in rest]
-    while len(chosen) < n_pairs and rest:
-        k = rng.choices(range(len(rest)), weights=weights)[0]
-        chosen.append(rest.pop(k))
-        weights.pop(k)
-    return chosen
-
-
-def _schedule(rng: random.Random, n_flights: int, density: float) -> list[_Leg]:
-    """Flights numbered HAT001.. in random order, each with a fixed route, times and capacity."""
-    pairs = _route_pairs(rng, min(190, max(20, round(n_flights / 5.5))))
-    routes = [r for a, b in pairs for r in ((a, b), (b, a))]
-    counts = [1] * len(routes)
-    weights = [_HUB[a] * _HUB[b] for a, b in routes]
-    for k in rng.choices(range(len(routes)), weights=weights, k=max(0, n_flights - len(routes))):
-        counts[k] += 1
-    legs = []
-    for (orig, dest), count in zip(routes, counts, strict=True):
-        block = 30 * math.ceil((30 + _miles(orig, dest) / 8.5) / 30)  # minutes, in half hours
-        for _ in range(count):
-            dep = 60 * rng.choices(range(24), cum_weights=_HOUR_CUM)[0]
-            dep += 30 if rng.random() < 0.2 else 0
-            legs.append(_Leg(orig, dest, dep, dep + block))
-    rng.shuffle(legs)
-    extra = 3.0 * density
-    for i, leg in enumerate(legs):
-        leg.idx = i
-        leg.number = f"HAT{i + 1:03d}"
-        bump = round(extra * rng.uniform(0.6, 1.4))
-        leg.cap = (rng.randint(6, 18) + bump, rng.randint(10, 28) + bump, rng.randint(4, 14) + bump)
-        base = 60 + 0.075 * _miles(leg.orig, leg.dest)
-        leg.prices = [(0, 0, 0)] + [_fares(rng, base, day) for day in range(1, LAST_DAY + 1)]
-    by_origin: dict[str, list[_Leg]] = {}
-    for leg in legs:
-        by_origin.setdefault(leg.orig, []).append(leg)
-    for leg in legs:  # connections: 45 minutes to 6 hours on the day of arrival
-        offset, at = divmod(leg.arr, 1440)
-        for nxt in by_origin.get(leg.dest, ()):
-            if nxt.dest != leg.orig and at + 45 <= nxt.dep <= at + 360:
-                leg.conns.append((nxt, offset))
-    return legs
-
-
-def _fares(rng: random.Random, base: float, day: int) -> tuple[int, int, int]:
-    """Basic economy < economy < business fares for one date (weekends and late dates cost more)."""
-    weekday = (day + 1) % 7  # 2024-05-01 was a Wednesday; 4 = Friday, 6 = Sunday
-    demand = (1.12 if weekday in (4, 6) else 1.0) * (1.1 if 16 <= day <= 20 else 1.0)
-    economy = max(60, round(base * demand * rng.uniform(0.85, 1.2)))
-    basic = max(35, min(economy - 5, round(economy * rng.uniform(0.55, 0.78))))
-    business = max(economy + 50, round(economy * rng.uniform(1.8, 2.8)))
-    return basic, economy, business
-
-
-def _status(rng: random.Random, leg: _Leg, day: int) -> FlightStatus | None:
-    """The state of a flight on a day relative to now; None for a bookable (future) date."""
-    if day > TODAY:
-        return None
-    start = (day - 1) * 1440
-    if rng.random() < (0.08 if day < TODAY else 0.03):
-        return Cancelled()
-    late = rng.random() < (0.12 if day < TODAY else 0.35)
-    delay = rng.randint(30, 200) if late else rng.randint(-15, 20)
-    dep = start + leg.dep + delay
-    arr = start + leg.arr + delay + rng.randint(-20, 12)
-    if arr <= _NOW:
-        return Landed(actual_departure_time_est=_stamp(dep), actual_arrival_time_est=_stamp(arr))
-    if dep <= _NOW:
-        return Flying(actual_departure_time_est=_stamp(dep), estimated_arrival_time_est=_stamp(arr))
-    if late:
-        return Delayed(estimated_departure_time_est=_stamp(dep), estimated_arrival_time_est=_stamp(arr))
-    return OnTime(estimated_departure_time_est=_stamp(dep), estimated_arrival_time_est=_stamp(arr))
 
 
 # -- 2) users ------------------------------------------------------------------------------------
@@ -267,19 +123,19 @@ def _user(rng: random.Random, names: IdPool, payment_ids: IdPool) -> User:
 class _Booker:
     """Draws itineraries over the schedule and keeps the seat ledger of active reservations."""
 
-    def __init__(self, rng: random.Random, legs: list[_Leg]) -> None:
+    def __init__(self, rng: random.Random, legs: list[Leg]) -> None:
         self.rng = rng
         self.legs = legs
         self.booked = [0] * (len(legs) * (LAST_DAY + 1) * 3)
-        self.direct: dict[tuple[str, str], list[_Leg]] = {}
+        self.direct: dict[tuple[str, str], list[Leg]] = {}
         for leg in legs:
             self.direct.setdefault((leg.orig, leg.dest), []).append(leg)
-        self._onestop: dict[tuple[str, str], list[tuple[_Leg, _Leg, int]]] = {}
-        self.by_origin: dict[str, list[_Leg]] = {}
+        self._onestop: dict[tuple[str, str], list[tuple[Leg, Leg, int]]] = {}
+        self.by_origin: dict[str, list[Leg]] = {}
         for leg in legs:
             self.by_origin.setdefault(leg.orig, []).append(leg)
 
-    def onestop(self, orig: str, dest: str) -> list[tuple[_Leg, _Leg, int]]:
+    def onestop(self, orig: str, dest: str) -> list[tuple[Leg, Leg, int]]:
         key = (orig, dest)
         found = self._onestop.get(key)
         if found is None:
@@ -289,7 +145,7 @@ class _Booker:
             self._onestop[key] = found
         return found
 
-    def outbound(self, day: int) -> list[tuple[_Leg, int]]:
+    def outbound(self, day: int) -> list[tuple[Leg, int]]:
         """A one-way trip starting on ``day``: direct (30%) or with one connection."""
         rng = self.rng
         first = self.legs[rng.randrange(len(self.legs))]
@@ -298,7 +154,7 @@ class _Booker:
         second, offset = first.conns[rng.randrange(len(first.conns))]
         return [(first, day), (second, day + offset)]
 
-    def inbound(self, orig: str, dest: str, day: int, direct: bool) -> list[tuple[_Leg, int]] | None:
+    def inbound(self, orig: str, dest: str, day: int, direct: bool) -> list[tuple[Leg, int]] | None:
         """A trip from ``orig`` to ``dest`` on ``day``, preferring direct or one-stop as asked."""
         rng = self.rng
         nonstop = self.direct.get((orig, dest), [])
@@ -310,7 +166,7 @@ class _Booker:
         first, second, offset = stops[rng.randrange(len(stops))]
         return [(first, day), (second, day + offset)]
 
-    def itinerary(self, round_trip: bool) -> tuple[list[tuple[_Leg, int]], str] | None:
+    def itinerary(self, round_trip: bool) -> tuple[list[tuple[Leg, int]], str] | None:
         """Legs with their days, and the trip's destination (where a round trip turns back)."""
         rng = self.rng
         if not round_trip:
@@ -325,7 +181,7 @@ class _Booker:
         back = self.inbound(last.dest, out[0][0].orig, back_day, direct)
         return None if back is None else (out + back, last.dest)
 
-    def fits(self, trip: list[tuple[_Leg, int]], cabin: int, n: int) -> bool:
+    def fits(self, trip: list[tuple[Leg, int]], cabin: int, n: int) -> bool:
         """Every leg on a date in range, and seats left on every bookable one."""
         for leg, day in trip:
             if day > LAST_DAY:
@@ -334,7 +190,7 @@ class _Booker:
                 return False
         return True
 
-    def take(self, trip: list[tuple[_Leg, int]], cabin: int, n: int) -> None:
+    def take(self, trip: list[tuple[Leg, int]], cabin: int, n: int) -> None:
         for leg, day in trip:
             if day > TODAY:
                 self.booked[(leg.idx * (LAST_DAY + 1) + day) * 3 + cabin] += n
@@ -390,10 +246,10 @@ def _reservation(
         payments += [Payment(payment_id=p.payment_id, amount=-p.amount) for p in payments]
     first_leg, first_day = trip[0]
     departs = (first_day - 1) * 1440 + first_leg.dep
-    latest = min(_NOW, departs - 120)
+    latest = min(NOW_MINUTE, departs - 120)
     earliest = max(-3 * 1440, departs - 30 * 1440)
-    if latest > _NOW - 1440 and rng.random() < 0.1:
-        earliest = max(earliest, _NOW - 1440)  # some bookings are less than a day old
+    if latest > NOW_MINUTE - 1440 and rng.random() < 0.1:
+        earliest = max(earliest, NOW_MINUTE - 1440)  # some bookings are less than a day old
     seconds = rng.randint(earliest * 60, latest * 60)
     return Reservation(
         reservation_id=reservation_id,
@@ -405,7 +261,7 @@ def _reservation(
         flights=flights,
         passengers=passengers,
         payment_history=payments,
-        created_at=(_EPOCH + timedelta(seconds=seconds)).isoformat(),
+        created_at=(EPOCH + timedelta(seconds=seconds)).isoformat(),
         total_baggages=bags,
         nonfree_baggages=nonfree,
         insurance=insurance,
@@ -440,8 +296,8 @@ def _build(users: int, seed: int) -> AirlineDB:
     rng = random.Random(seed)
     n_flights = max(40, round(300 * math.sqrt(users / 500)))
     density = 4 * users * 2.9 / (n_flights * LAST_DAY * 3)  # passenger-legs per flight-date-cabin
-    legs = _schedule(rng, n_flights, density)
-    statuses = [[_status(rng, leg, day) for day in range(1, LAST_DAY + 1)] for leg in legs]
+    legs = build_schedule(rng, n_flights, density)
+    statuses = [[day_status(rng, leg, day) for day in range(1, LAST_DAY + 1)] for leg in legs]
 
     names = IdPool(rng)
     payment_ids = IdPool(rng, NEW_CERTIFICATE_IDS)
@@ -458,27 +314,8 @@ def _build(users: int, seed: int) -> AirlineDB:
                 user.reservations.append(res.reservation_id)
     rng.shuffle(reservations)
 
-    flights: dict[str, Flight] = {}
-    for leg, days in zip(legs, statuses, strict=True):
-        dates: dict[str, FlightStatus] = {}
-        for day, status in enumerate(days, start=1):
-            if status is None:
-                base = (leg.idx * (LAST_DAY + 1) + day) * 3
-                status = Available(
-                    available_seats={c: leg.cap[i] - booker.booked[base + i] for i, c in enumerate(CABINS)},
-                    prices=dict(zip(CABINS, leg.prices[day], strict=True)),
-                )
-            dates[f"2024-05-{day:02d}"] = status
-        flights[leg.number] = Flight(
-            flight_number=leg.number,
-            origin=leg.orig,
-            destination=leg.dest,
-            scheduled_departure_time_est=_clock(leg.dep),
-            scheduled_arrival_time_est=_clock(leg.arr),
-            dates=dates,
-        )
     return AirlineDB(
-        flights=flights,
+        flights=flight_table(legs, statuses, booker.booked),
         users={u.user_id: u for u in user_list},
         reservations={r.reservation_id: r for r in reservations},
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import re
 
+from envs.airline.generate import FREE_BAGS
+from envs.airline.schedule import CABINS
 from envs.airline.schema import (
     AirlineDB,
     Available,
@@ -27,12 +29,6 @@ from envs.airline.tools import AIRPORTS, NOW
 
 __all__ = ["check"]
 
-_CABINS = ("basic_economy", "economy", "business")
-_FREE_BAGS = {
-    "regular": {"basic_economy": 0, "economy": 1, "business": 2},
-    "silver": {"basic_economy": 1, "economy": 2, "business": 3},
-    "gold": {"basic_economy": 2, "economy": 3, "business": 4},
-}
 _CODES = frozenset(code for code, _ in AIRPORTS)
 _TODAY = NOW[:10]
 _CLOCK = re.compile(r"^\d\d:\d\d:00(\+1)?$")
@@ -84,7 +80,7 @@ def _check_flights(db: AirlineDB, problems: list[str]) -> None:
 
 
 def _check_available(where: str, status: Available, problems: list[str]) -> None:
-    if set(status.prices) != set(_CABINS) or set(status.available_seats) != set(_CABINS):
+    if set(status.prices) != set(CABINS) or set(status.available_seats) != set(CABINS):
         problems.append(f"{where}: prices or seats miss a cabin")
         return
     p = status.prices
@@ -124,7 +120,7 @@ def _check_reservations(db: AirlineDB, problems: list[str]) -> dict[tuple[str, s
         if not 0 <= res.nonfree_baggages <= res.total_baggages:
             problems.append(f"{where}: nonfree_baggages {res.nonfree_baggages} of {res.total_baggages}")
         elif user is not None:
-            free = _FREE_BAGS[user.membership][res.cabin] * n
+            free = FREE_BAGS[user.membership][res.cabin] * n
             if res.nonfree_baggages != max(0, res.total_baggages - free):
                 problems.append(
                     f"{where}: {res.nonfree_baggages} nonfree bags, want "

@@ -105,7 +105,7 @@ async def check_validity(
                     tools=tools,
                     sampling=SamplingParams(max_tokens=max_tokens, temperature=1.0),
                     constraint=full if i % 2 == 0 else forced,
-                    seed=1000 + i,
+                    seed=10_000 * DOMAINS.index(domain) + i,
                 )
             )
             owners.append(domain)

@@ -1,0 +1,1 @@
+"""A run: configuration, orchestration of conversations, verification and the run directory."""

@@ -1,0 +1,84 @@
+"""``writ run CONFIG --out RUN_DIR``: the main job, with a live progress bar and a summary table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine.run.config import load_run_config
+from engine.run.records import ConversationResult
+from engine.run.runner import make_backends, plan_run, run_plan
+
+__all__ = ["run"]
+
+
+def summary_table(results: list[ConversationResult], title: str) -> Table:
+    """Conversations, pass rate and tokens by trajectory type, plus termination reasons."""
+    table = Table(title=title)
+    for column in ("trajectory type", "conversations", "passed", "pass rate", "agent tokens/conv"):
+        table.add_column(column, justify="right" if column != "trajectory type" else "left")
+    groups: dict[str, list[ConversationResult]] = {}
+    for r in results:
+        groups.setdefault(r.trajectory_type, []).append(r)
+    for name, rows in [*sorted(groups.items()), ("all", results)]:
+        passed = sum(r.passed for r in rows)
+        tokens = sum(r.tokens.agent_completion for r in rows) / max(1, len(rows))
+        table.add_row(name, str(len(rows)), str(passed), f"{passed / max(1, len(rows)):.1%}", f"{tokens:.0f}")
+    reasons = Counter(r.termination for r in results)
+    table.caption = "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+    return table
+
+
+def run(
+    config: Annotated[Path, typer.Argument(help="Run config (TOML), e.g. configs/quickstart.toml.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; re-running resumes it.")],
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Synthesize trajectories: play every task's conversations, verify them, keep the passing ones."""
+    console = Console(stderr=True)
+    cfg = load_run_config(config)
+    plan = plan_run(cfg, out, base_dir=Path.cwd())
+    total = plan.done + len(plan.pending)
+    if plan.resumed:
+        console.print(f"resuming {out}: {plan.done} of {total} conversations already finished")
+    agent_backend, user_backend = make_backends(plan)
+    tokens = 0
+    passed = sum(r.passed for r in plan.rundir.read_results())
+    started = time.perf_counter()
+    bar = Progress(
+        TextColumn("[bold]writ run"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("passed {task.fields[passed]}"), TextColumn("{task.fields[rate]} tok/s"),
+        TimeRemainingColumn(), console=console, disable=quiet,
+    )  # fmt: skip
+    with bar:
+        task_id = bar.add_task("run", total=total, completed=plan.done, passed=passed, rate="-")
+
+        def progress(result: ConversationResult, finished: int, _total: int) -> None:
+            nonlocal tokens, passed
+            tokens += result.tokens.agent_completion + result.tokens.user_completion
+            passed += result.passed
+            rate = f"{tokens / max(1e-9, time.perf_counter() - started):.0f}"
+            bar.update(task_id, completed=finished, passed=passed, rate=rate)
+
+        async def main() -> None:
+            try:
+                await run_plan(plan, agent_backend, user_backend, progress)
+            finally:
+                await agent_backend.close()
+                if user_backend is not None:
+                    await user_backend.close()
+
+        asyncio.run(main())
+    plan.rundir.close()
+    results = list(plan.rundir.read_results())
+    console.print(summary_table(results, f"writ run: {out}"))
+    kept = sum(r.passed for r in results)
+    console.print(f"{kept} trajectories kept in {plan.rundir.trajectories}")

@@ -1,0 +1,124 @@
+"""The run configuration (TOML), validated once with pydantic into one-line errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["RunConfig", "RunConfigError", "load_run_config"]
+
+
+class RunConfigError(ValueError):
+    """The run config is unusable; the message is one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DBSection(_Section):
+    """Where the environment's database comes from: a file, or a generated one."""
+
+    path: str | None = None
+    users: int = Field(default=200, ge=1)
+    seed: int = 0
+
+
+class TasksSection(_Section):
+    """Which tasks to play: generated here (n, seed, config) or read from a task file."""
+
+    n: int = Field(default=20, ge=1)
+    seed: int = 0
+    config: str | None = None
+    file: str | None = None
+    phrase: bool = False
+
+
+class RoleSampling(_Section):
+    """Sampling for one role."""
+
+    temperature: float = Field(default=0.7, ge=0.0, le=5.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=256, ge=1)
+
+
+class LimitsSection(_Section):
+    """When a conversation stops without the user ending it."""
+
+    max_steps: int = Field(default=40, ge=2)
+    max_errors: int = Field(default=4, ge=1)
+    max_context_tokens: int = Field(default=16384, ge=256)
+
+
+class OutputSection(_Section):
+    """What the run writes besides results.jsonl and trajectories.jsonl."""
+
+    parquet: bool = True
+
+
+class ScaleSection(_Section):
+    """Scale-out on Ray: shards of the task file processed by actors, each with its own engine."""
+
+    ray_actors: int = Field(default=0, ge=0)
+    ray_address: str | None = None
+
+
+class RunConfig(_Section):
+    """Everything a run needs; ``agent`` and ``user`` are backend tables (see engine.backends).
+
+    A missing ``user`` table means the user simulator shares the agent's engine (one model
+    serves both roles, as on a single GPU). ``model = "test:small"`` (or ``"test:32k"``) uses the
+    tiny random-weight test model built locally: its text is gibberish, but the run is real.
+    """
+
+    domain: Literal["airline", "retail"] = "airline"
+    seed: int = 0
+    conversations_per_task: int = Field(default=1, ge=1)
+    max_live: int = Field(default=8, ge=1)
+    policy: str | None = None
+    db: DBSection = DBSection()
+    tasks: TasksSection = TasksSection()
+    agent: dict[str, Any]
+    user: dict[str, Any] | None = None
+    agent_sampling: RoleSampling = RoleSampling()
+    user_sampling: RoleSampling = RoleSampling(temperature=1.0)
+    limits: LimitsSection = LimitsSection()
+    output: OutputSection = OutputSection()
+    scale: ScaleSection = ScaleSection()
+
+    @field_validator("agent", "user")
+    @classmethod
+    def _has_backend(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and "backend" not in value:
+            raise ValueError("needs a 'backend' key (llamacpp, vllm or openai)")
+        return value
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{source}: {where}: {err['msg']}{more}"
+
+
+def parse_run_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config mapping."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise RunConfigError(_one_line(exc, source)) from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run config."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunConfigError(f"cannot read config {p}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RunConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_run_config(data, str(p))

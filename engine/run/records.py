@@ -1,0 +1,93 @@
+"""Records a run writes: one ``ConversationResult`` per finished conversation, SFT trajectories.
+
+``results.jsonl`` in a run directory holds every finished conversation (passed or not), one
+fsynced JSON line each, and is the run's source of truth; ``trajectories.jsonl`` holds the
+passing ones as SFT records (see ``engine.export``). Messages are OpenAI chat messages: tool calls
+carry ``arguments`` as a JSON string (see ``engine.export`` for why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "TERMINATIONS",
+    "ConversationResult",
+    "RewardParts",
+    "TokenCounts",
+    "decode_result",
+    "encode_result",
+]
+
+TERMINATIONS = (
+    "user_stop",  # the user simulator wrote ###STOP###
+    "transfer",  # the agent transferred to a human (tool call) or the user wrote ###TRANSFER###
+    "out_of_scope",  # the user wrote ###OUT-OF-SCOPE###
+    "max_turns",  # the turn limit was reached
+    "max_errors",  # too many tool errors in a row
+    "context_limit",  # the conversation no longer fits the model's context
+    "backend_error",  # the backend failed on this conversation
+)
+
+
+class RewardParts(msgspec.Struct, kw_only=True, frozen=True):
+    """Each verification check (1.0 pass, 0.0 fail) and their product ``total``."""
+
+    goal_state: float
+    outputs: float
+    evidence: float
+    total: float
+
+
+class TokenCounts(msgspec.Struct, kw_only=True, frozen=True):
+    """Tokens the conversation cost, per role."""
+
+    agent_prompt: int = 0
+    agent_cached: int = 0
+    agent_completion: int = 0
+    user_prompt: int = 0
+    user_cached: int = 0
+    user_completion: int = 0
+
+
+class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
+    """One finished conversation: what was said, how it ended, and how it was verified."""
+
+    conversation_id: str
+    task_id: str
+    attempt: int
+    domain: str
+    trajectory_type: str
+    w: int
+    e: int
+    behavior: dict[str, Any]
+    passed: bool
+    reward: RewardParts
+    failures: list[str]
+    termination: str
+    turns: int
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    tokens: TokenCounts
+    backend: str
+    agent_model: str
+    user_model: str
+    seed: int
+    final_hash: str
+    seconds: float = 0.0
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(ConversationResult)
+
+
+def encode_result(result: ConversationResult) -> bytes:
+    """One result as a JSON line (no newline)."""
+    return _encoder.encode(result)
+
+
+def decode_result(line: bytes | str) -> ConversationResult:
+    """Parse one results.jsonl line."""
+    return _decoder.decode(line)

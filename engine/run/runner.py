@@ -1,0 +1,268 @@
+"""Run a config into a run directory: DB and tasks, then every conversation, concurrently.
+
+Stages: 1) resolve the config (test models, paths) and claim the run directory; 2) load or
+generate the DB and the tasks (both stored in the directory, so a resume uses the same ones);
+3) play every (task, attempt) not yet finished — each conversation is an asyncio task that sends
+its next turn to the backend as soon as the previous one is back, so all live conversations are
+in the engine together (vLLM batches them continuously, llama.cpp decodes them as parallel
+sequences); 4) verify each finished conversation and append its result; 5) write the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from engine.backends import Backend, SamplingParams, make_backend
+from engine.run.config import RunConfig
+from engine.run.conversation import Conversation
+from engine.run.records import ConversationResult
+from engine.run.rundir import RunDir
+from engine.run.verify import verify
+from engine.tasks.config import load_tasks_config
+from engine.tasks.generate import generate, write_tasks
+from engine.tasks.model import Task, decode_task
+from envs import BaseDB, get_domain
+
+__all__ = ["Progress", "RunPlan", "Session", "finish_manifest", "plan_run", "resolve_backend_config", "run_plan"]
+
+Progress = Callable[[ConversationResult, int, int], None]
+
+
+def cache_dir() -> Path:
+    """Where writ keeps things it builds once per machine (test models)."""
+    root = os.environ.get("WRIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "writ"
+    )
+    return Path(root)
+
+
+def resolve_backend_config(section: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A backend table with ``test:<vocab>`` models built and relative paths made absolute."""
+    resolved = dict(section)
+    model = resolved.get("model")
+    if isinstance(model, str) and model.startswith("test:"):
+        from engine.testmodel import build_test_models
+
+        vocab = model.split(":", 1)[1]
+        formats = ("hf",) if resolved.get("backend") == "vllm" else ("gguf",)
+        out = cache_dir() / "test-models" / f"{vocab}-seed0"
+        paths = build_test_models(out, seed=0, vocab=vocab, formats=formats)
+        resolved["model"] = str(paths[formats[0]])
+    elif isinstance(model, str) and resolved.get("backend") != "openai":
+        candidate = (base_dir / model).expanduser()
+        if candidate.exists():
+            resolved["model"] = str(candidate.resolve())
+    return resolved
+
+
+class RunPlan(msgspec.Struct, kw_only=True):
+    """What a run will do, resolved: the directory, the DB, the tasks and what is left to run."""
+
+    config: RunConfig
+    rundir: RunDir
+    base: BaseDB
+    tasks: list[Task]
+    pending: list[tuple[Task, int]]
+    done: int
+    resumed: bool
+    agent: dict[str, Any]
+    user: dict[str, Any] | None
+
+
+def _resolved(config: RunConfig, base_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    agent = resolve_backend_config(config.agent, base_dir)
+    user = resolve_backend_config(config.user, base_dir) if config.user is not None else None
+    data = config.model_dump()
+    data["agent"], data["user"] = agent, user
+    for key in ("policy",):
+        if data[key]:
+            data[key] = str((base_dir / data[key]).resolve())
+    for section, key in (("db", "path"), ("tasks", "config"), ("tasks", "file")):
+        if data[section][key]:
+            data[section][key] = str((base_dir / data[section][key]).resolve())
+    return data, agent, user
+
+
+def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -> RunPlan:
+    """Stages 1-2: claim the run directory and make (or reload) its DB and tasks."""
+    base_dir = base_dir or Path.cwd()
+    data, agent, user = _resolved(config, base_dir)
+    rundir = RunDir(out)
+    resumed = rundir.claim(data)
+    domain = get_domain(config.domain)
+
+    if config.db.path:
+        base = domain.load(data["db"]["path"])
+    elif rundir.db.exists():
+        base = domain.load(rundir.db)
+    else:
+        db = domain.generate(users=config.db.users, seed=config.db.seed)
+        tmp = rundir.db.with_name("db.json.tmp")
+        tmp.write_bytes(msgspec.json.encode(db))
+        tmp.replace(rundir.db)
+        base = domain.from_struct(db)
+
+    if not rundir.tasks.exists():
+        if config.tasks.file:
+            source = Path(data["tasks"]["file"])
+            tasks = [decode_task(line) for line in source.read_bytes().splitlines() if line]
+            write_tasks(rundir.tasks, tasks)
+        else:
+            tasks_config = load_tasks_config(data["tasks"]["config"])
+            tasks, report = generate(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
+            write_tasks(rundir.tasks, tasks, report)
+    tasks = [decode_task(line) for line in rundir.tasks.read_bytes().splitlines() if line]
+    if any(t.domain != config.domain for t in tasks):
+        raise ValueError(f"task file holds tasks of another domain than {config.domain}")
+
+    finished = rundir.open_for_append()
+    pending = [
+        (task, attempt)
+        for task in tasks
+        for attempt in range(config.conversations_per_task)
+        if f"{task.task_id}#{attempt}" not in finished
+    ]
+    rundir.write_manifest(
+        domain=config.domain,
+        tasks=len(tasks),
+        conversations=len(tasks) * config.conversations_per_task,
+        status="running",
+    )
+    return RunPlan(
+        config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
+        done=len(finished), resumed=resumed, agent=agent, user=user,
+    )  # fmt: skip
+
+
+def _sampling(section: Any) -> SamplingParams:
+    return SamplingParams(max_tokens=section.max_tokens, temperature=section.temperature, top_p=section.top_p)
+
+
+def _result(conv: Conversation, backend: str, agent_model: str, user_model: str) -> ConversationResult:
+    final_hash = conv.state.hash_hex()
+    agent_texts = [m["content"] for m in conv.messages if m["role"] == "assistant" and m.get("content")]
+    verdict = verify(conv.task, final_hash, conv.calls, agent_texts)
+    task = conv.task
+    return ConversationResult(
+        conversation_id=conv.conversation_id,
+        task_id=task.task_id,
+        attempt=conv.attempt,
+        domain=task.domain,
+        trajectory_type=task.trajectory_type,
+        w=task.w,
+        e=task.e,
+        behavior=msgspec.to_builtins(task.behavior),
+        passed=verdict.passed and conv.termination in ("user_stop", "transfer", "out_of_scope"),
+        reward=verdict.reward,
+        failures=verdict.failures,
+        termination=conv.termination or "backend_error",
+        turns=len(conv.messages),
+        messages=conv.messages,
+        tools=conv.tools,
+        tokens=conv.token_counts(),
+        backend=backend,
+        agent_model=agent_model,
+        user_model=user_model,
+        seed=conv.seed,
+        final_hash=final_hash,
+        seconds=round(conv.seconds, 3),
+    )
+
+
+class Session:
+    """What every conversation of a run shares: DB, tools, policy, grammar, sampling, backends.
+
+    ``play`` runs one (task, attempt) to its end and returns the verified result; it is what the
+    local runner and the Ray actors (engine.run.ray_scale) both call.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        base: BaseDB,
+        agent_backend: Backend,
+        user_backend: Backend | None,
+        agent: dict[str, Any],
+        user: dict[str, Any] | None,
+    ) -> None:
+        self.config = config
+        self.base = base
+        self.agent_backend = agent_backend
+        self.user_backend = user_backend or agent_backend
+        self.domain = get_domain(config.domain)
+        self.policy = self.domain.policy(config.policy)
+        self.tools = self.domain.openai_tools()
+        self.constraint = agent_backend.agent_turn_constraint(self.tools)  # type: ignore[attr-defined]
+        self.agent_sampling = _sampling(config.agent_sampling)
+        self.user_sampling = _sampling(config.user_sampling)
+        self.agent_model = str(agent.get("model", ""))
+        self.user_model = str((user or agent).get("model", ""))
+        self.backend_name = str(agent["backend"])
+
+    async def play(self, task: Task, attempt: int) -> ConversationResult:
+        """Play one conversation of ``task`` to its end and verify it."""
+        config = self.config
+        conv = Conversation(
+            conversation_id=f"{task.task_id}#{attempt}", task=task, attempt=attempt,
+            seed=config.seed, domain=self.domain, state=self.base.new_state(), policy=self.policy,
+            tools=self.tools, constraint=self.constraint, agent_sampling=self.agent_sampling,
+            user_sampling=self.user_sampling, max_steps=config.limits.max_steps,
+            max_errors=config.limits.max_errors, max_context_tokens=config.limits.max_context_tokens,
+        )  # fmt: skip
+        while not conv.done:
+            backend = self.agent_backend if conv.next_role == "agent" else self.user_backend
+            (completion,) = await backend.generate([conv.request()])
+            conv.apply(completion)
+        return _result(conv, self.backend_name, self.agent_model, self.user_model)
+
+
+async def run_plan(
+    plan: RunPlan, agent_backend: Backend, user_backend: Backend | None = None, progress: Progress | None = None
+) -> list[ConversationResult]:
+    """Stages 3-5: play every pending conversation, verify, append results; return them."""
+    session = Session(plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user)
+    total = plan.done + len(plan.pending)
+    finished = plan.done
+    results: list[ConversationResult] = []
+    gate = asyncio.Semaphore(plan.config.max_live)
+
+    async def play(task: Task, attempt: int) -> None:
+        nonlocal finished
+        async with gate:
+            result = await session.play(task, attempt)
+        plan.rundir.append(result)
+        results.append(result)
+        finished += 1
+        if progress is not None:
+            progress(result, finished, total)
+
+    started = time.time()
+    await asyncio.gather(*(play(task, attempt) for task, attempt in plan.pending))
+    finish_manifest(plan, time.time() - started)
+    return results
+
+
+def finish_manifest(plan: RunPlan, seconds: float) -> None:
+    """Record the run's totals in manifest.json."""
+    all_results = list(plan.rundir.read_results())
+    expected = len(plan.tasks) * plan.config.conversations_per_task
+    plan.rundir.write_manifest(
+        status="complete" if len(all_results) == expected else "partial",
+        finished=len(all_results),
+        passed=sum(r.passed for r in all_results),
+        last_session_seconds=round(seconds, 3),
+    )
+
+
+def make_backends(plan: RunPlan) -> tuple[Backend, Backend | None]:
+    """The agent's backend, and the user's when it is configured apart (None: shared)."""
+    agent = make_backend(plan.agent)
+    user = make_backend(plan.user) if plan.user is not None else None
+    return agent, user

@@ -1,0 +1,118 @@
+"""Verify a finished conversation against its task: goal state, communicated outputs, evidence.
+
+Three checks, each 1.0 or 0.0: the final state hash equals the task's goal hash; every output
+the task requires (e.g. a refund amount) appears in an agent message; and before each gold write
+the agent had made the evidence reads that write depends on. Failures are named so a run's
+statistics say why conversations were dropped: ``wrong_argument:<tool>``, ``missing_write:<tool>``,
+``extra_write:<tool>``, ``goal_state_mismatch``, ``missing_output``, ``evidence_not_read:<tool>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from engine.run.records import RewardParts
+from engine.tasks.model import Task, call_key
+
+__all__ = ["CallRecord", "Verdict", "verify"]
+
+# Reads that identify the user: an agent may use either lookup to the same effect.
+_IDENTITY_READS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
+
+
+class CallRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """One tool call the agent made, in conversation order."""
+
+    name: str
+    arguments: dict[str, Any]
+    output: str
+    error: bool
+    write: bool
+
+    def key(self) -> str:
+        """``call_key`` of the call (name + sorted-key arguments)."""
+        return call_key(self.name, self.arguments)
+
+
+class Verdict(msgspec.Struct, kw_only=True, frozen=True):
+    """The verification of one conversation."""
+
+    reward: RewardParts
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check passed."""
+        return self.reward.total == 1.0
+
+
+def _normalize(text: str) -> str:
+    """Lower case, no currency signs or thousands separators, single spaces."""
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower()).replace("$", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _write_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
+    """Explain a wrong final state from the writes the agent made versus the gold writes."""
+    made = Counter(c.key() for c in calls if c.write and not c.error)
+    gold = Counter(a.key() for a in task.actions)
+    missing = gold - made
+    extra = made - gold
+    extra_names = Counter(k.split("{", 1)[0] for k in extra.elements())
+    failures = []
+    for key in missing.elements():
+        name = key.split("{", 1)[0]
+        if extra_names[name] > 0:
+            extra_names[name] -= 1
+            failures.append(f"wrong_argument:{name}")
+        else:
+            failures.append(f"missing_write:{name}")
+    failures += [f"extra_write:{name}" for name in extra_names.elements()]
+    return sorted(failures) or ["goal_state_mismatch"]
+
+
+def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
+    """Gold writes made before the reads their intent depends on."""
+    failures = []
+    position = {}
+    for index, call in enumerate(calls):
+        if call.write and not call.error:
+            position.setdefault(call.key(), index)
+    for intent in task.intents:
+        for action in intent.actions:
+            at = position.get(action.key())
+            if at is None:
+                continue  # a missing write is a goal-state failure, reported there
+            before = calls[:at]
+            done = {c.key() for c in before if not c.error}
+            identity_done = any(c.name in _IDENTITY_READS and not c.error for c in before)
+            for read in intent.reads:
+                if read.key() in done or (read.name in _IDENTITY_READS and identity_done):
+                    continue
+                failures.append(f"evidence_not_read:{action.name}")
+                break
+    return sorted(set(failures))
+
+
+def verify(
+    task: Task, final_hash: str, calls: Sequence[CallRecord], agent_texts: Sequence[str]
+) -> Verdict:
+    """Check a finished conversation: its final state hash, tool calls and agent messages."""
+    failures: list[str] = []
+    goal = 1.0 if final_hash == task.goal_hash else 0.0
+    if not goal:
+        failures += _write_failures(task, calls)
+    said = _normalize(" ".join(agent_texts))
+    outputs = 1.0 if all(_normalize(o) in said for o in task.outputs) else 0.0
+    if not outputs:
+        failures.append("missing_output")
+    evidence_failures = _evidence_failures(task, calls)
+    evidence = 0.0 if evidence_failures else 1.0
+    failures += evidence_failures
+    reward = RewardParts(goal_state=goal, outputs=outputs, evidence=evidence, total=goal * outputs * evidence)
+    return Verdict(reward=reward, failures=failures)

@@ -1,0 +1,96 @@
+"""``writ tasks``: generate a task file, print its statistics, export it to tau2-bench's format.
+
+The lead mounts ``tasks_app`` with ``app.add_typer(tasks_app, name="tasks")``. Bad input raises a
+``ValueError`` subclass with a one-line message, which ``engine.cli.main`` prints.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.tasks.config import load_tasks_config
+from engine.tasks.export_tau2 import export_file, read_tasks
+from engine.tasks.generate import generate, read_report, write_tasks
+from engine.tasks.stats import heatmap, summary
+from envs import DOMAINS, get_domain
+
+__all__ = ["TasksUsageError", "tasks_app"]
+
+
+class TasksUsageError(ValueError):
+    """A ``writ tasks`` invocation that cannot run; the message is one line."""
+
+
+tasks_app = typer.Typer(
+    help="Synthesize tasks along W (writes) and E (evidence reads); stats; tau2-bench export.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@tasks_app.callback()
+def tasks_generate(
+    ctx: typer.Context,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="airline or retail.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Number of tasks.", min=1)] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed: same seed, same bytes.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Task file to write (JSONL).")] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="A tau2-bench or generated db.json (default: generate one)."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [tasks] table.")] = None,
+) -> None:
+    """Generate N validated tasks for one domain and write them as JSONL (plus a report)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if domain is None or out is None:
+        raise TasksUsageError("writ tasks needs --domain and --out (or a subcommand: stats, export-tau2)")
+    if domain not in DOMAINS:
+        raise TasksUsageError(f"unknown domain {domain!r}; choose one of: {', '.join(DOMAINS)}")
+    cfg = load_tasks_config(config)
+    dom = get_domain(domain)
+    if db is not None:
+        base = dom.load(db)
+        source = str(db)
+    else:
+        base = dom.from_struct(dom.generate(users=cfg.users, seed=cfg.db_seed))
+        source = f"generated DB ({cfg.users} users, seed {cfg.db_seed})"
+    start = time.perf_counter()
+    tasks, report = generate(domain, base, n, seed, cfg)
+    elapsed = time.perf_counter() - start
+    write_tasks(out, tasks, report)
+    typer.echo(
+        f"wrote {len(tasks)} {domain} tasks to {out} in {elapsed:.2f} s ({report.attempts} attempts) from {source}"
+    )
+    if len(tasks) < n:
+        typer.echo(f"warning: only {len(tasks)} of {n} tasks could be made from this DB", err=True)
+
+
+@tasks_app.command("stats")
+def tasks_stats(
+    file: Annotated[Path, typer.Argument(help="A task file (JSONL).")],
+    png: Annotated[Path | None, typer.Option("--png", help="Write a W x E heat map here.")] = None,
+) -> None:
+    """Print the W x E table, trajectory types, intent kinds and rejection reasons."""
+    tasks = read_tasks(file)
+    typer.echo(summary(tasks, read_report(file)))
+    if png is not None:
+        heatmap(tasks, png, title=f"{file.name}: tasks per (W, E)")
+        typer.echo(f"heat map: {png}")
+
+
+@tasks_app.command("export-tau2")
+def tasks_export(
+    file: Annotated[Path, typer.Argument(help="A task file (JSONL).")],
+    out: Annotated[Path, typer.Option("--out", help="tau2-bench task JSON to write.")],
+) -> None:
+    """Export tasks to tau2-bench's task JSON (a list of Task objects)."""
+    count = export_file(read_tasks(file), out)
+    typer.echo(f"exported {count} tasks to {out}")
