@@ -92,13 +92,13 @@ def main() -> None:
     print(f"task synthesis, python {summary['python']}, {summary['machine']},"
           f" load average {summary['load_average']:.1f}")  # fmt: skip
     head = f"{'domain':<8}{'tasks':>7}{'load s':>8}{'gen s':>8}{'tasks/s':>9}{'attempts':>10}"
-    print(head + f"{'kept':>7}{'cells':>7}{'W':>10}{'E max':>7}{'< 10 s':>8}")
+    print(head + f"{'kept':>7}{'cells':>7}{'W':>14}{'E max':>7}{'< 10 s':>8}")
     for domain, s in summary["domains"].items():
         gen = s["generate_s_median"]
         print(
             f"{domain:<8}{s['tasks']:>7}{s['load_s']:>8.2f}{gen:>8.2f}{s['tasks'] / gen:>9.0f}"
             f"{s['attempts']:>10}{s['tasks'] / s['attempts']:>7.0%}{s['cells']:>7}"
-            f"{str(s['w_values']):>10}{s['e_max']:>7}{'yes' if gen < TARGET_S else 'NO':>8}"
+            f"{s['w_values']!s:>14}{s['e_max']:>7}{'yes' if gen < TARGET_S else 'NO':>8}"
         )
     print(f"(median of {args.repeats} runs, each in a fresh process; all runs: "
           + ", ".join(f"{d} {s['generate_s_all']}" for d, s in summary["domains"].items()) + ")")  # fmt: skip

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from engine.tasks.model import Action, Blueprint, EvidenceRead, Intent, UserFacts
-from engine.tasks.recipe import Reject, compose, get_spec
+from engine.tasks.recipe import Reject, SampleContext, compose, get_spec
 from engine.tasks.retail_common import Reader, auth_read
 from engine.tasks.retail_policy import REASONS, check_policy
 from engine.tasks.retail_rules import order_picks, variant_picks
@@ -376,13 +376,25 @@ def test_recipes_cover_every_write_tool_and_dependency(tau2_bases: dict[str, Bas
     assert any(i.outputs for bp in blueprints for i in bp.intents)
 
 
-def test_multi_cancel_writes_one_cancel_per_matching_order(tau2_bases: dict[str, BaseDB]) -> None:
-    base = tau2_bases["retail"]
-    found = [i for bp in _blueprints(base, 4, 800) for i in bp.intents if i.kind == "cancel_pending_orders"]
-    assert found
-    for intent in found:
-        assert [a.arguments["order_id"] for a in intent.actions] == intent.params["orders"]
-        assert len(intent.actions) >= 2
+def test_multi_cancel_writes_one_cancel_per_matching_order(tiny: BaseDB) -> None:
+    """'Cancel every pending order that contains a kettle / a lamp': one intent, two writes."""
+    recipe = SPEC.recipe("cancel_pending_orders")
+    state = tiny.new_state()
+    seen = {}
+    for seed in range(8):
+        intent = recipe.sample(SampleContext(state, "ann_lee_1", random.Random(seed), e_hint=7, w_left=2))
+        assert isinstance(intent, Intent)
+        orders = [a.arguments["order_id"] for a in intent.actions]
+        assert orders == intent.params["orders"]
+        assert len({r.key() for r in intent.reads}) == 7  # authentication, profile, five orders
+        assert isinstance(validate(SPEC, tiny, Blueprint(domain="retail", user_id="ann_lee_1", intents=[intent])), str)
+        seen[intent.rule_text] = orders
+    assert seen == {
+        "every pending order of yours that contains a kettle": ["#W1", "#W2"],
+        "every pending order of yours that contains a lamp": ["#W2", "#W6"],
+    }
+    too_many = recipe.sample(SampleContext(state, "ann_lee_1", random.Random(0), e_hint=7, w_left=1))
+    assert too_many == Reject("cancel_pending_orders: no product in several pending orders")
 
 
 def test_same_seed_same_blueprints(tau2_bases: dict[str, BaseDB]) -> None:

@@ -49,7 +49,6 @@ def run(
     total = plan.done + len(plan.pending)
     if plan.resumed:
         console.print(f"resuming {out}: {plan.done} of {total} conversations already finished")
-    agent_backend, user_backend = make_backends(plan)
     tokens = 0
     passed = sum(r.passed for r in plan.rundir.read_results())
     started = time.perf_counter()
@@ -69,6 +68,12 @@ def run(
             bar.update(task_id, completed=finished, passed=passed, rate=rate)
 
         async def main() -> None:
+            if cfg.scale.ray_actors > 0:  # scale-out: every Ray actor builds its own engines
+                from engine.run.ray_scale import run_plan_ray
+
+                await run_plan_ray(plan, progress)
+                return
+            agent_backend, user_backend = make_backends(plan)
             try:
                 await run_plan(plan, agent_backend, user_backend, progress)
             finally:

@@ -218,7 +218,8 @@ def sample_compensation(ctx: SampleContext) -> Intent | Reject:
         return Reject("compensation: no cancelled flight")
     mine = [state.get("reservations", rid) for rid in user.reservations]
     hits = [(r, _cancelled_segment(state, r)) for r in mine if r is not None and _compensable(state, user, r)]
-    hits = [(r, f) for r, f in hits if f is not None]
+    done = {i.params.get("reservation_id") for i in ctx.prior if i.kind in ("compensation", "delay")}
+    hits = [(r, f) for r, f in hits if f is not None and r.reservation_id not in done]
     if not hits:
         return Reject("compensation: no cancelled flight")
     reservation, flight = rng.choice(hits)

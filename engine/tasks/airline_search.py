@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from engine.tasks.model import EvidenceRead, Selection
 from engine.tasks.recipe import Reject, read, unique_best
 from envs.airline.tools import search_direct_flight, search_onestop_flight
@@ -120,24 +122,44 @@ FLIGHT_RULES: dict[str, tuple[str, str, Any, str]] = {
 }
 
 
-def _run_search(state: State, kind: str, origin: str, destination: str, date: str) -> list[Itinerary]:
-    """One search read's itineraries; cached per base DB while the state has changed no flight."""
-    cache = None
-    if "flights" not in state.changed():
-        cache = state.base.index("tasks.airline.search_cache", lambda b: {})
-        hit = cache.get((kind, origin, destination, date))
-        if hit is not None:
-            return hit
-    if kind == "direct":
-        found = []
-        for flight in search_direct_flight.fn(state, origin, destination, date):
-            flight.date = date
-            found.append(Itinerary([flight]))
-    else:
-        found = [Itinerary(list(p)) for p in search_onestop_flight.fn(state, origin, destination, date)]
-    if cache is not None:
-        cache[(kind, origin, destination, date)] = found
+def _base_search(base: BaseDB, kind: str, origin: str, destination: str, date: str) -> list[Itinerary]:
+    """A search's itineraries on the untouched base DB (cached per base)."""
+    cache = base.index("tasks.airline.search_cache", lambda b: {})
+    key = (kind, origin, destination, date)
+    found = cache.get(key)
+    if found is None:
+        clean = base.new_state()
+        if kind == "direct":
+            found = []
+            for flight in search_direct_flight.fn(clean, origin, destination, date):
+                flight.date = date
+                found.append(Itinerary([flight]))
+        else:
+            pairs = search_onestop_flight.fn(clean, origin, destination, date)
+            found = [Itinerary(list(p)) for p in pairs]
+        cache[key] = found
     return found
+
+
+def _run_search(state: State, kind: str, origin: str, destination: str, date: str) -> list[Itinerary]:
+    """One search read's itineraries as the state shows them.
+
+    Tools never add flights or change a status's kind, so the state's results are the base's with
+    seat counts re-read for the flights this state changed (bookings and flight changes).
+    """
+    found = _base_search(state.base, kind, origin, destination, date)
+    changed = state.changed().get("flights")
+    if not changed or not any(leg.flight_number in changed for it in found for leg in it.legs):
+        return found
+    return [
+        Itinerary([_reread(state, leg) if leg.flight_number in changed else leg for leg in it.legs]) for it in found
+    ]
+
+
+def _reread(state: State, leg: Any) -> Any:
+    """A leg with its seats as the state has them now."""
+    status = state.get("flights", leg.flight_number).dates[leg.date]
+    return msgspec.structs.replace(leg, available_seats=status.available_seats)
 
 
 def search(

@@ -20,6 +20,7 @@ from engine.tasks.retail_common import (
     Reader,
     address_args,
     address_text,
+    article,
     auth_read,
     identity,
     new_address,
@@ -77,11 +78,19 @@ def _orders(r: Reader, ctx: SampleContext, status: str, single_payment: bool = F
     return found
 
 
+def _statuses(base: BaseDB) -> dict[str, frozenset[str]]:
+    """Each user's order statuses in the initial DB."""
+    orders = base.tables["orders"]
+    return {u: frozenset(orders[o].status for o in x.orders) for u, x in base.tables["users"].items()}
+
+
 def _target(
     r: Reader, ctx: SampleContext, kind: str, status: str, single_payment: bool = False, later: int = 0
 ) -> Pick | Reject:
     """An eligible order and a rule naming it, steered toward the hint less ``later`` reads that the
     rest of the intent is expected to add."""
+    if status not in ctx.base.index("retail.statuses", _statuses)[ctx.user_id]:
+        return Reject(f"{kind}: no {status} order")  # no write makes an order pending or delivered
     anchor = ctx.anchor_intent()
     if anchor is not None and anchor.kind in SAME_ORDER_KINDS:
         if anchor.target not in _orders(r, ctx, status, single_payment):
@@ -203,8 +212,10 @@ def _cancel_all(ctx: SampleContext) -> Intent | Reject:
     name, targets = ctx.rng.choice(choices)
     reason = ctx.rng.choice(REASONS)
     reads = (user_read(ctx.user_id), *(order_read(o) for o in user.orders))
-    text = f"every pending order of yours that contains a {name.lower()}"
-    pick = Pick("all_pending_containing", text, targets[0], reads, withhold=("You do not remember the order ids.",))
+    text = f"every pending order of yours that contains {article(name)} {name.lower()}"
+    pick = Pick(
+        "all_pending_containing", text, targets[0], reads, withhold=("You do not remember the ids of those orders.",)
+    )
     actions = [act("cancel_pending_order", order_id=o, reason=reason) for o in targets]
     known = [f"Your reason for cancelling: {reason}."]
     return _intent(
@@ -232,7 +243,8 @@ def _destination(r: Reader, ctx: SampleContext, current: dict[str, str], exclude
             if p.rule != "given":
                 text = f"the address {p.text} was shipped to"
                 rule = f"address_of_order:{p.rule}"
-                options.append(Pick(rule, text, address, p.reads, p.selections, withhold=p.withhold))
+                hide = (*p.withhold, "You do not know that address by heart; it is on that order.")
+                options.append(Pick(rule, text, address, p.reads, p.selections, withhold=hide))
     return _steer(ctx, options, (so_far,), _left(ctx, so_far))
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Reader",
     "address_args",
     "address_text",
+    "article",
     "auth_read",
     "describe_methods",
     "identity",
@@ -73,12 +74,13 @@ class Pick:
 class Reader:
     """Memoized ``get`` over one state, for one sampling step (never across writes)."""
 
-    __slots__ = ("_memo", "base", "state")
+    __slots__ = ("_memo", "base", "derived", "state")
 
     def __init__(self, state: State) -> None:
         self.state = state
         self.base: BaseDB = state.base
         self._memo: dict[tuple[str, str], Any] = {}
+        self.derived: dict[Any, Any] = {}  # values computed from records in this step (order facts)
 
     def get(self, table: str, key: str) -> Any:
         """The visible record, or None; never mutate it."""
@@ -174,6 +176,11 @@ def describe_methods(user: User) -> dict[str, str]:
     names = {k: _describe(k, m, gift_cards) for k, m in user.payment_methods.items()}
     counts = Counter(names.values())
     return {k: v for k, v in names.items() if counts[v] == 1}
+
+
+def article(word: str) -> str:
+    """'an' before a vowel, else 'a'."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def options_text(options: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ from engine.tasks.recipe import Reject, unique_best
 from engine.tasks.retail_common import (
     Pick,
     Reader,
+    article,
     auth_read,
     describe_methods,
     options_text,
@@ -125,8 +126,20 @@ def _winner(spec: Spec, order_ids: Sequence[str], orders: Sequence[_Facts], targ
     return None if isinstance(picked, Reject) else picked[1]
 
 
+def _hide(text: str) -> tuple[str, ...]:
+    return (f"You do not remember the order id of {text}; describe the order instead.",)
+
+
 def _base_facts(base: BaseDB) -> dict[str, _Facts]:
     return {oid: _facts(o) for oid, o in base.tables["orders"].items()}
+
+
+def _now_facts(reader: Reader, order_id: str) -> _Facts:
+    key = ("facts", order_id)
+    found = reader.derived.get(key)
+    if found is None:
+        found = reader.derived[key] = _facts(reader.get("orders", order_id))
+    return found
 
 
 def order_picks(now_state: Reader, user_id: str, target: str) -> list[Pick]:
@@ -139,10 +152,7 @@ def order_picks(now_state: Reader, user_id: str, target: str) -> list[Pick]:
     order_ids = tuple(user.orders)
     initial = base.index("retail.order_facts", _base_facts)
     before = tuple(initial[o] for o in order_ids)
-    if any(now_state.is_changed("orders", o) for o in order_ids):
-        now = tuple(_facts(now_state.get("orders", o)) for o in order_ids)
-    else:
-        now = before
+    now = tuple(_now_facts(now_state, o) if now_state.is_changed("orders", o) else initial[o] for o in order_ids)
     cache = base.index("retail.order_picks", lambda _: {})
     key = (user_id, target, now)
     picks = cache.get(key)
@@ -156,9 +166,8 @@ def _order_picks(base: BaseDB, user: User, target: str, now: Sequence[_Facts], b
     auth = auth_read(base, user_id)
     order_ids = list(user.orders)
     changed = now != before
-    hide = ("You do not remember the order id; describe the order instead.",)
     picks = [
-        Pick("given", f"order {target}", target, (auth, order_read(target)), known=(f"The order id is {target}.",))
+        Pick("given", f"order {target}", target, (auth, order_read(target)), known=(f"You know order id {target}.",))
     ]
     if len(order_ids) < 2:
         return picks
@@ -178,14 +187,14 @@ def _order_picks(base: BaseDB, user: User, target: str, now: Sequence[_Facts], b
                 target,
                 (auth, user_read(user_id), order_read(target)),
                 (selection,),
-                withhold=hide,
+                withhold=_hide("your most recent order"),
             )
         )
     for spec in _order_specs(now[order_ids.index(target)], user, now):
         selection = _winner(spec, order_ids, now, target)
         if selection is None or (changed and _winner(spec, order_ids, before, target) is None):
             continue
-        picks.append(Pick(spec[0], spec[1], target, all_reads, (selection,), withhold=hide))
+        picks.append(Pick(spec[0], spec[1], target, all_reads, (selection,), withhold=_hide(spec[1])))
     return picks
 
 
@@ -217,7 +226,7 @@ def item_picks(order: Order, whole: bool) -> list[Pick]:
             if not isinstance(picked, Reject) and ids[picked[0].item_id] == 1:
                 picks.append(Pick(rule, text, [picked[0].item_id], selections=(picked[1],)))
     if whole and len(items) >= 2:
-        picks.append(Pick("all_items", "every item in the order", [i.item_id for i in items]))
+        picks.append(Pick("all_items", "every item", [i.item_id for i in items]))
         for item in singles:
             if names[item.name] == 1 and len(items) >= 3:
                 rest = [i.item_id for i in items if i is not item]
@@ -285,7 +294,9 @@ def _variant_picks(state: Reader, item: OrderItem) -> list[Pick]:
             picks.append(Pick("cheapest_with_option", text, picked[0].item_id, reads, (picked[1],)))
     for v in others:
         if sum(o.options == v.options for o in variants) == 1:
-            picks.append(Pick("exact_options", f"a {name} with {options_text(v.options)}", v.item_id, reads))
+            picks.append(
+                Pick("exact_options", f"{article(name)} {name} with {options_text(v.options)}", v.item_id, reads)
+            )
     return picks
 
 

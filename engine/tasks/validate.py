@@ -2,9 +2,10 @@
 
 ``validate`` replays a blueprint intent by intent on a new state over the base DB: 1) the
 intent's recorded selections must each have exactly one best candidate, the winner; 2) its evidence
-reads must be read tools and run without error on the state as the earlier intents left it; 3)
-each gold write must be a write tool, pass the domain's policy check, and succeed. It returns the
-goal-state hash, or a ``Reject`` whose reason is stable enough to count.
+reads must be read tools, and each distinct read, where it first appears in the plan, must run
+without error on the state as the earlier intents left it; 3) each gold write must be a write
+tool, pass the domain's policy check, and succeed. It returns the goal-state hash, or a ``Reject``
+whose reason is stable enough to count.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def validate(spec: DomainSpec, base: BaseDB, blueprint: Blueprint, check_reads: 
     domain = base.domain
     state = base.new_state()
     done = []
+    ran: set[str] = set()
     # reads known to succeed on the untouched base DB (same call, same state, same outcome)
     clean_ok: set[str] = base.index("tasks.validate.clean_reads", lambda b: set())
     if not blueprint.intents:
@@ -51,15 +53,17 @@ def validate(spec: DomainSpec, base: BaseDB, blueprint: Blueprint, check_reads: 
         for r in intent.reads:
             if domain.tool_kind(r.name) is not ToolKind.READ:
                 return Reject(f"evidence is not a read: {r.name}")
-            if not check_reads:
-                continue
+            key = r.key()
+            if not check_reads or key in ran:
+                continue  # the plan makes each distinct read once, where it first appears
+            ran.add(key)
             clean = not done
-            if clean and r.key() in clean_ok:
+            if clean and key in clean_ok:
                 continue
             if run_call(domain, state, r.name, r.arguments) is not None:
                 return Reject(f"read failed: {r.name}")
             if clean:
-                clean_ok.add(r.key())
+                clean_ok.add(key)
         if not intent.actions:
             return Reject(f"{intent.kind}: no action")
         # 3) gold writes obey the policy and succeed
