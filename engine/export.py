@@ -37,6 +37,7 @@ result names its function (``name``) beside its ``tool_call_id``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Iterable
@@ -100,7 +101,7 @@ class ExportError(ValueError):
 def _need(what: str) -> Any:
     """Import an optional library of the ``train`` extra, or say how to install it."""
     try:
-        return __import__(what)
+        return importlib.import_module(what)
     except ImportError:
         raise ImportError(f"Parquet export needs {what}: {_TRAIN_EXTRA}") from None
 

@@ -188,6 +188,15 @@ def test_phrase_keeps_template_when_facts_are_dropped(airline_tasks: list[Task])
     assert [t.instruction for t in reworded] == [t.instruction for t in sample]
 
 
+def test_generate_phrases_through_a_backend(tau2_bases: dict[str, BaseDB]) -> None:
+    plain, _ = generate("airline", tau2_bases["airline"], 4, 1)
+    tasks, report = generate("airline", tau2_bases["airline"], 4, 1, backend=_EchoBackend(drop=False))
+    assert report.phrased == 4
+    assert [t.instruction for t in tasks] == [
+        t.instruction.replace("You are a customer", "As a customer, you are") for t in plain
+    ]
+
+
 def test_phrase_with_a_real_llamacpp_model(airline_tasks: list[Task], tiny_models: dict[str, Path]) -> None:
     try:
         import llama_cpp  # noqa: F401

@@ -43,7 +43,7 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Synthesize trajectories: play every task's conversations, verify them, keep the passing ones."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     cfg = load_run_config(config)
     plan = plan_run(cfg, out, base_dir=Path.cwd())
     total = plan.done + len(plan.pending)

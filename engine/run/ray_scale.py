@@ -81,15 +81,17 @@ class ConversationActor:
     """
 
     def __init__(
-        self, config: dict[str, Any], agent: dict[str, Any], user: dict[str, Any] | None, db: bytes
+        self, config: dict[str, Any], agent: dict[str, Any], user: dict[str, Any] | None, db: bytes, policy: str
     ) -> None:
         self._config, self._agent, self._user, self._db = config, agent, user, db
+        self._policy = policy
         self.session: Session | None = None
 
     async def start(self) -> dict[str, Any]:
         """Load the DB, build the backend(s); return the node, the process and the seconds it took."""
         started = time.perf_counter()
-        config = parse_run_config(self._config, "run config (Ray actor)")
+        # the policy comes as text: the driver's policy file need not exist on this node
+        config = parse_run_config({**self._config, "policy": None}, "run config (Ray actor)")
         base = get_domain(config.domain).load_bytes(self._db, source="the run's db.json")
         self._db = b""
         agent = _backend_here(self._agent, config.agent)
@@ -97,6 +99,7 @@ class ConversationActor:
         agent_backend = make_backend(agent)
         user_backend = make_backend(user) if user is not None else None
         self.session = Session(config, base, agent_backend, user_backend, agent, user)
+        self.session.policy = self._policy
         return {"node": socket.gethostname(), "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3)}
 
     async def play(self, task: bytes, attempt: int) -> bytes:
@@ -152,7 +155,8 @@ async def _start_actors(ray: Any, plan: RunPlan, n: int) -> tuple[list[Any], lis
     db = ray.put(_db_bytes(plan))
     remote = ray.remote(ConversationActor).options(max_concurrency=plan.config.max_live, **need)
     config = plan.config.model_dump(mode="json")
-    actors = [remote.remote(config, plan.agent, plan.user, db) for _ in range(n)]
+    policy = get_domain(plan.config.domain).policy(_resolved_config(plan)["policy"])
+    actors = [remote.remote(config, plan.agent, plan.user, db, policy) for _ in range(n)]
     try:
         info = await asyncio.to_thread(ray.get, [a.start.remote() for a in actors])
     except ray.exceptions.RayError as exc:
@@ -165,12 +169,16 @@ async def _start_actors(ray: Any, plan: RunPlan, n: int) -> tuple[list[Any], lis
     return actors, info
 
 
+def _resolved_config(plan: RunPlan) -> dict[str, Any]:
+    """The run's config with its paths made absolute, as ``plan_run`` stored it in config.json."""
+    return json.loads(plan.rundir.config.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
 def _db_bytes(plan: RunPlan) -> bytes:
-    """The DB the run plays on: the config's ``db.path`` (as resolved in config.json) or the run's copy."""
+    """The DB the run plays on: the config's ``db.path`` (resolved) or the run directory's copy."""
     if not plan.config.db.path:
         return plan.rundir.db.read_bytes()
-    resolved = json.loads(plan.rundir.config.read_text(encoding="utf-8"))
-    return Path(resolved["db"]["path"]).read_bytes()
+    return Path(_resolved_config(plan)["db"]["path"]).read_bytes()
 
 
 async def run_plan_ray(plan: RunPlan, progress: Progress | None = None) -> list[ConversationResult]:

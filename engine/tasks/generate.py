@@ -10,12 +10,14 @@ config give the same tasks, written byte for byte the same by ``write_tasks``.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import random
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -23,9 +25,12 @@ from engine.tasks.behaviors import sample_behavior
 from engine.tasks.config import TasksConfig
 from engine.tasks.model import Blueprint, Task, encode_task, trajectory_type
 from engine.tasks.recipe import compose, get_spec
-from engine.tasks.scripts import merge_facts, render
+from engine.tasks.scripts import merge_facts, phrase, render
 from engine.tasks.validate import validate
 from envs.kernel import BaseDB, tau2_db_hash
+
+if TYPE_CHECKING:
+    from engine.backends.base import Backend
 
 __all__ = ["GenerationReport", "generate", "quotas", "read_report", "report_path", "write_tasks"]
 
@@ -40,6 +45,8 @@ class GenerationReport(msgspec.Struct, kw_only=True):
     accepted: int
     target: dict[str, int]
     rejections: dict[str, int]
+    phrased: int = 0
+    """Instructions reworded by a model (0 without a backend); the rest keep the template."""
 
 
 def quotas(weights: dict[tuple[int, int], float], n: int) -> dict[tuple[int, int], int]:
@@ -71,18 +78,31 @@ def _give_away(
 
 
 def generate(
-    domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig | None = None
+    domain: str,
+    base: BaseDB,
+    n: int,
+    seed: int,
+    config: TasksConfig | None = None,
+    backend: Backend | None = None,
 ) -> tuple[list[Task], GenerationReport]:
-    """``n`` validated tasks for ``domain`` on ``base`` (fewer only if the DB runs out of options)."""
+    """``n`` validated tasks for ``domain`` on ``base`` (fewer only if the DB runs out of options).
+
+    With a ``backend``, the rendered instructions are then reworded by its model in one batch
+    (``scripts.phrase``); a rewording that drops a fact keeps the template.
+    """
     config = config or TasksConfig()
     # The base DB lives as long as the run: keep the cyclic collector from rescanning its
     # objects on every allocation burst (it dominated the run time before this).
     gc.collect()
     gc.freeze()
     try:
-        return _generate(domain, base, n, seed, config)
+        tasks, report = _generate(domain, base, n, seed, config)
     finally:
         gc.unfreeze()
+    if backend is not None and tasks:
+        tasks, kept = asyncio.run(phrase(tasks, backend))
+        report.phrased = len(tasks) - kept
+    return tasks, report
 
 
 def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:

@@ -1,10 +1,10 @@
 """The retail policy (tau2-bench's retail policy.md) as checks on one gold write before it runs.
 
 ``check_policy(state, action, intent, done)`` returns the first broken rule's reason, or None.
-Every reason is a constant in ``REASONS``; each rule has a test that breaks it on purpose. The
-kernel refuses some of these calls too, but not all (it lets a 'pending (item modified)' order's
-address or payment change, an exchange keep the same item, a refund go to any gift card of
-another shape ...), and the policy reason says why a blueprint is wrong in the policy's terms.
+Every reason is a constant in ``REASONS``; each has a test that breaks it on purpose. The kernel
+refuses many of these calls too, but not all: it lets a 'pending (item modified)' order's address
+or payment change, an exchange keep the same item, a return or change list no items, and acts for
+whichever user owns the order. The policy reason says what is wrong in the policy's own terms.
 """
 
 from __future__ import annotations

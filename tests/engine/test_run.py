@@ -1,0 +1,170 @@
+"""`writ run` end to end on the tiny llama.cpp model: records, summary, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.run.config import RunConfigError, load_run_config
+from engine.run.records import decode_result
+
+pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")
+
+CONFIG = """
+domain = "{domain}"
+seed = 3
+conversations_per_task = 1
+max_live = 4
+
+[db]
+users = 60
+seed = 1
+
+[tasks]
+n = {n}
+seed = 5
+
+[agent]
+backend = "llamacpp"
+model = "test:small"
+n_ctx = 32768
+n_parallel = 4
+n_threads = 1
+
+[agent_sampling]
+temperature = 1.0
+max_tokens = 24
+
+[user_sampling]
+temperature = 1.0
+max_tokens = 12
+
+[limits]
+max_steps = {steps}
+max_errors = 3
+max_context_tokens = 16384
+"""
+
+
+def _write_config(tmp: Path, name: str, domain: str = "airline", n: int = 20, steps: int = 6) -> Path:
+    path = tmp / f"{name}.toml"
+    path.write_text(CONFIG.format(domain=domain, n=n, steps=steps))
+    return path
+
+
+def _env(cache: Path) -> dict[str, str]:
+    return {**os.environ, "WRIT_CACHE": str(cache)}
+
+
+def _writ(args: list[str], cache: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], capture_output=True, text=True, env=_env(cache),
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("writ-cache")
+
+
+def _results(run_dir: Path) -> list[dict]:
+    data = (run_dir / "results.jsonl").read_bytes()
+    assert data == b"" or data.endswith(b"\n"), "results.jsonl ends in a cut line"
+    for line in data.splitlines():
+        decode_result(line)  # every line is a complete, valid record
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def test_run_completes_and_summary_matches_files(tmp_path: Path, cache: Path) -> None:
+    config = _write_config(tmp_path, "e2e", n=20)
+    out = tmp_path / "run"
+    proc = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = _results(out)
+    assert len(results) == 20
+    assert len({r["conversation_id"] for r in results}) == 20
+    tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
+    assert {r["task_id"] for r in results} == {t["task_id"] for t in tasks}
+    for r in results:
+        assert r["messages"][0]["role"] == "system"
+        assert r["termination"] in {"user_stop", "transfer", "out_of_scope", "max_turns", "max_errors",
+                                    "context_limit"}  # fmt: skip
+        assert r["tokens"]["agent_completion"] > 0
+        assert r["passed"] == (r["reward"]["total"] == 1.0 and r["termination"] in
+                               {"user_stop", "transfer", "out_of_scope"})  # fmt: skip
+    kept = [json.loads(line) for line in (out / "trajectories.jsonl").read_text().splitlines()]
+    assert len(kept) == sum(r["passed"] for r in results)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["finished"] == 20 and manifest["passed"] == len(kept)
+    assert f"{len(kept)} trajectories kept" in proc.stderr
+    assert "all" in proc.stderr and "20" in proc.stderr
+
+    again = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "20 of 20 conversations already finished" in again.stderr
+    assert len(_results(out)) == 20
+
+
+def _signature(run_dir: Path) -> dict[str, tuple]:
+    return {
+        r["conversation_id"]: (json.dumps(r["messages"]), r["final_hash"], r["passed"], r["termination"])
+        for r in _results(run_dir)
+    }
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
+    tmp_path: Path, cache: Path
+) -> None:
+    config = _write_config(tmp_path, "crash", domain="retail", n=8, steps=6)
+    reference = tmp_path / "reference"
+    proc = _writ(["run", str(config), "--out", str(reference), "--quiet"], cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = _signature(reference)
+    assert len(expected) == 8
+
+    out = tmp_path / "killed"
+    rng = random.Random(20261124)
+    kills = 0
+    for _ in range(12):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "engine", "run", str(config), "--out", str(out), "--quiet"],
+            env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.5, 6.0))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        child.wait(timeout=60)
+        if (out / "manifest.json").exists() and json.loads((out / "manifest.json").read_text())["status"] == "complete":
+            break
+    assert kills >= 2, "the run finished before it could be killed twice"
+    final = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    assert final.returncode == 0, final.stderr[-2000:]
+    got = _signature(out)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(got) == 8  # no duplicates, nothing lost
+    assert got == expected
+
+
+def test_bad_config_gets_one_line_error(tmp_path: Path, cache: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('domain = "bank"\n[agent]\nbackend = "llamacpp"\nmodel = "test:small"\n')
+    with pytest.raises(RunConfigError, match=r"domain: Input should be 'airline' or 'retail'"):
+        load_run_config(bad)
+    proc = _writ(["run", str(bad), "--out", str(tmp_path / "x")], cache)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("writ: error:")
+    missing = tmp_path / "nobackend.toml"
+    missing.write_text("[agent]\nmodel = 'x'\n")
+    proc = _writ(["run", str(missing), "--out", str(tmp_path / "y")], cache)
+    assert proc.returncode == 2 and "agent" in proc.stderr and "backend" in proc.stderr
