@@ -132,10 +132,12 @@ def env_policy(
 def _register_commands() -> None:
     """Mount the commands that live beside their code."""
     from engine.run.cli import run
+    from engine.stats import stats
     from engine.tasks.cli import tasks_app
     from engine.testmodel.cli import make_test_model
 
     app.command("run")(run)
+    app.command("stats")(stats)
     app.add_typer(tasks_app, name="tasks")
     app.command("make-test-model")(make_test_model)
 

@@ -145,7 +145,10 @@ def _message(message: Any, where: str, calls: dict[str, str]) -> dict[str, Any]:
         raise ExportError(f"{where}: unexpected keys {sorted(extra)} in a {role} message")
     content = message.get("content")
     if role == "assistant":
-        tool_calls = [_tool_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(message.get("tool_calls") or [])]
+        raw_calls = message.get("tool_calls") or []
+        if not isinstance(raw_calls, list):
+            raise ExportError(f"{where}: tool_calls must be a list, got {type(raw_calls).__name__}")
+        tool_calls = [_tool_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(raw_calls)]
         if content is None and not tool_calls:
             raise ExportError(f"{where}: an assistant message needs content or tool calls")
         if content is not None and not isinstance(content, str):
@@ -327,7 +330,11 @@ def write_parquet(jsonl_path: str | Path, parquet_path: str | Path) -> int:
             keys = sorted(record) if isinstance(record, dict) else type(record).__name__
             raise ExportError(f"{jsonl_path}:{number}: not an SFT record (keys {keys})")
         records.append(record)
-    table = ds.Dataset.from_list(records, features=sft_features())
+    try:
+        table = ds.Dataset.from_list(records, features=sft_features())
+    except (ValueError, TypeError, ArithmeticError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"{jsonl_path}: a record does not fit the SFT columns: {detail}") from None
     parquet_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = parquet_path.with_name(parquet_path.name + ".tmp")
     table.to_parquet(str(tmp))

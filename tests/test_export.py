@@ -60,14 +60,20 @@ class _Chat:
         ids = list(range(self.calls, self.calls + len(calls)))
         self.calls += len(calls)
         self.messages.append(
-            {"role": "assistant", "content": content, "tool_calls": [_call(i, n, a) for i, (n, a) in zip(ids, calls)]}
+            {
+                "role": "assistant",
+                "content": content,
+                "tool_calls": [_call(i, n, a) for i, (n, a) in zip(ids, calls, strict=True)],
+            }
         )
-        for i, (name, arguments) in zip(ids, calls):
+        for i, (name, arguments) in zip(ids, calls, strict=True):
             output = self.dom.call(self.state, name, arguments).output
             self.messages.append({"role": "tool", "tool_call_id": f"call_{i}", "content": output})
 
 
-def _result(chat: _Chat, n: int, *, passed: bool, w: int, e: int, termination: str, **behavior: Any) -> ConversationResult:
+def _result(
+    chat: _Chat, n: int, *, passed: bool, w: int, e: int, termination: str, **behavior: Any
+) -> ConversationResult:
     fields = {"disclosure": "all_at_once", "tone": "neutral", "verbosity": "normal", "seed": n, **behavior}
     reward = 1.0 if passed else 0.0
     return ConversationResult(
@@ -86,7 +92,9 @@ def _result(chat: _Chat, n: int, *, passed: bool, w: int, e: int, termination: s
         turns=sum(m["role"] == "user" for m in chat.messages),
         messages=chat.messages,
         tools=chat.dom.openai_tools(),
-        tokens=TokenCounts(agent_prompt=9000 + n, agent_cached=8000, agent_completion=310 + n, user_prompt=2100, user_completion=95),
+        tokens=TokenCounts(
+            agent_prompt=9000 + n, agent_cached=8000, agent_completion=310 + n, user_prompt=2100, user_completion=95
+        ),
         backend="llamacpp",
         agent_model="qwen3-8b-q4_k_m.gguf",
         user_model="qwen3-8b-q4_k_m.gguf",
@@ -166,7 +174,11 @@ def test_record_literal() -> None:
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Cancel ZFA04Y."},
-        {"role": "assistant", "content": None, "tool_calls": [_call(0, "cancel_reservation", '{"reservation_id": "ZFA04Y"}')]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [_call(0, "cancel_reservation", '{"reservation_id": "ZFA04Y"}')],
+        },
         {"role": "tool", "tool_call_id": "call_0", "content": '{"status": "cancelled"}'},
         {"role": "assistant", "content": "Cancelled."},
     ]
@@ -227,6 +239,8 @@ def test_record_literal() -> None:
         "final_hash": "0000000000000001",
     }
     assert tuple(record) == SFT_COLUMNS
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data_format.md").read_text(encoding="utf-8")
+    assert json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0]) == record
 
 
 def test_record_keeps_every_turn(results: list[ConversationResult]) -> None:
@@ -234,7 +248,7 @@ def test_record_keeps_every_turn(results: list[ConversationResult]) -> None:
         record = trajectory_record(result)
         assert len(record["messages"]) == len(result.messages)
         assert json.loads(record["tools"]) == get_domain(result.domain).openai_tools()
-        for before, after in zip(result.messages, record["messages"]):
+        for before, after in zip(result.messages, record["messages"], strict=True):
             assert after["role"] == before["role"]
             assert after["content"] == (before["content"] or "")
             assert after.get("tool_calls", []) == (before.get("tool_calls") or [])
@@ -253,9 +267,10 @@ def _broken(messages: list[dict[str, Any]]) -> ConversationResult:
 
 
 _CALL = _call(0, "calculate", '{"expression": "1 + 1"}')
+_OBJECT_ARGS = {**_CALL, "function": {"name": "calculate", "arguments": {"expression": "1 + 1"}}}
 _BAD = [
     (
-        [{"role": "assistant", "content": None, "tool_calls": [{**_CALL, "function": {"name": "calculate", "arguments": {}}}]}],
+        [{"role": "assistant", "content": None, "tool_calls": [_OBJECT_ARGS]}],
         "conversation c9 message 0.tool_calls[0]: tool-call arguments must be a JSON string, got dict",
     ),
     (
@@ -281,11 +296,24 @@ _BAD = [
         [{"role": "assistant", "content": None, "tool_calls": [_CALL, _CALL]}],
         "conversation c9 message 0: tool-call id 'call_0' is used twice",
     ),
-    ([{"role": "developer", "content": "x"}], "conversation c9 message 0: role must be one of system, user, assistant, tool, got 'developer'"),
-    ([{"role": "user", "content": "x", "reasoning": "y"}], "conversation c9 message 0: unexpected keys ['reasoning'] in a user message"),
+    (
+        [{"role": "developer", "content": "x"}],
+        "conversation c9 message 0: role must be one of system, user, assistant, tool, got 'developer'",
+    ),
+    (
+        [{"role": "user", "content": "x", "reasoning": "y"}],
+        "conversation c9 message 0: unexpected keys ['reasoning'] in a user message",
+    ),
     ([{"role": "user", "content": None}], "conversation c9 message 0: content must be a string, got NoneType"),
-    ([{"role": "assistant", "content": None}], "conversation c9 message 0: an assistant message needs content or tool calls"),
+    (
+        [{"role": "assistant", "content": None}],
+        "conversation c9 message 0: an assistant message needs content or tool calls",
+    ),
     ([], "conversation c9: no messages"),
+    (
+        [{"role": "assistant", "content": "", "tool_calls": _CALL}],
+        "conversation c9 message 0: tool_calls must be a list, got dict",
+    ),
 ]
 
 
@@ -298,8 +326,9 @@ def test_bad_messages_raise_one_line(messages: list[dict[str, Any]], error: str)
 
 def test_bad_tools_raise_one_line() -> None:
     result = msgspec.structs.replace(failed_result(), tools=[{"name": "calculate"}])
-    with pytest.raises(ExportError, match=r"^conversation airline-0003-a0: tools\[0\] is not an OpenAI function schema$"):
+    with pytest.raises(ExportError) as info:
         trajectory_record(result)
+    assert str(info.value) == "conversation airline-0003-a0: tools[0] is not an OpenAI function schema"
 
 
 def test_read_results_names_the_bad_line(tmp_path: Path) -> None:
@@ -337,7 +366,7 @@ def test_datasets_json_round_trip_is_exact(trajectories: Path) -> None:
     # The struct-merging loader (on_mixed_types=None, as in datasets < 5 and plain pyarrow) fills
     # missing message keys with null, but tools and arguments stay exact strings.
     merged = datasets.load_dataset("json", data_files=str(trajectories), split="train", on_mixed_types=None)
-    for got, want in zip(merged.to_list(), _file_records(trajectories)):
+    for got, want in zip(merged.to_list(), _file_records(trajectories), strict=True):
         assert got["tools"] == want["tools"]
         calls = [c for m in got["messages"] for c in m["tool_calls"] or []]
         assert calls == [c for m in want["messages"] for c in m.get("tool_calls", [])]
@@ -356,6 +385,11 @@ def test_object_arguments_would_not_round_trip(trajectories: Path, tmp_path: Pat
     assert records[retail]["messages"][6]["tool_calls"][0]["function"]["arguments"]["price"] == 0.1234567890123456
     price = loaded[retail]["messages"][6]["tool_calls"][0]["function"]["arguments"]["price"]
     assert price != 0.1234567890123456 and abs(price - 0.123456789) < 1e-15  # cut to 10 decimals
+    objects = str(tmp_path / "objects.jsonl")
+    merged = datasets.load_dataset("json", data_files=objects, split="train", on_mixed_types=None)
+    first_call = merged[0]["messages"][2]["tool_calls"][0]["function"]
+    assert first_call["name"] == "get_user_details"
+    assert first_call["arguments"]["reservation_id"] is None  # another call's key, filled with null
 
 
 def test_parquet_round_trip_is_exact(trajectories: Path, tmp_path: Path) -> None:
@@ -376,6 +410,13 @@ def test_write_parquet_bad_input(tmp_path: Path) -> None:
     bad.write_text('{"messages": []}\n{"messages": \n')
     with pytest.raises(ExportError, match=r"t\.jsonl:1: not an SFT record \(keys \['messages'\]\)$"):
         write_parquet(bad, tmp_path / "t.parquet")
+    record = {column: None for column in SFT_COLUMNS} | {"messages": [], "tools": "[]", "w": "three"}
+    bad.write_text(json.dumps(record) + "\n")
+    with pytest.raises(ExportError) as info:
+        write_parquet(bad, tmp_path / "t.parquet")
+    assert str(info.value) == (
+        f"{bad}: a record does not fit the SFT columns: invalid literal for int() with base 10: 'three'"
+    )
     bad.write_text('{"messages": \n')
     with pytest.raises(ExportError, match=r"t\.jsonl:1: not JSON: "):
         write_parquet(bad, tmp_path / "t.parquet")
@@ -416,7 +457,7 @@ def test_trl_sft_trains_on_the_records_unchanged(
     try:
         trainer = trl.SFTTrainer(model=str(paths["hf"]), args=args, train_dataset=dataset)
         tokenizer = trainer.processing_class
-        for row, result in zip(trainer.train_dataset, results):
+        for row, result in zip(trainer.train_dataset, results[:2], strict=True):
             expected = tokenizer.apply_chat_template(
                 result.messages,
                 tools=result.tools,

@@ -68,6 +68,10 @@ class _Slot:
     job: _Job | None = None
 
 
+# Wait for a prompt being prefilled in another slot when it shares this many more tokens.
+_WAIT_FOR_PREFIX = 64
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -252,11 +256,23 @@ class LlamaCppBackend(Backend):
                     self._waiting.popleft()
                     self._resolve(job, self._completion(job, "error", error))
                     continue
+            # 1) The longest cached prefix: a free slot's own, or another slot's to share.
             slot = max(free, key=lambda s: _common_prefix(s.history, job.prompt))
+            own = _common_prefix(slot.history, job.prompt)
+            donor, shared = None, own
+            for other in self._slots:
+                n = _common_prefix(other.history, job.prompt) if other is not slot else 0
+                if n > shared:
+                    donor, shared = other, n
+            for other in self._slots:  # a prompt still prefilling will soon offer more: wait
+                if other.job and other.job.pending:
+                    if _common_prefix(other.job.prompt, job.prompt) >= shared + _WAIT_FOR_PREFIX:
+                        return
+            # 2) Room in the KV cache, evicting idle caches (longest first) if needed.
             active = sum(s.job.need for s in self._slots if s.job)
-            idle = sorted((s for s in free if s is not slot), key=lambda s: -len(s.history))
+            idle = sorted((s for s in free if s is not slot and s is not donor), key=lambda s: -len(s.history))
             used = active + sum(len(s.history) for s in idle) + job.need
-            for other in idle:  # evict other idle caches, longest first, until the job fits
+            for other in idle:
                 if used <= n_ctx:
                     break
                 used -= len(other.history)
@@ -264,10 +280,17 @@ class LlamaCppBackend(Backend):
                 other.history = []
             if used > n_ctx:
                 return  # wait for a running job to finish
+            # 3) Take the slot: keep or share the cached prefix, prefill the rest.
             self._waiting.popleft()
-            keep = min(_common_prefix(slot.history, job.prompt), len(job.prompt) - 1)
-            self.native.forget(slot.seq, keep)
-            slot.history = slot.history[:keep]
+            keep = min(shared, len(job.prompt) - 1)
+            if donor is not None and keep > own:
+                self.native.forget(slot.seq)
+                self.native.share(donor.seq, slot.seq, keep)
+                slot.history = donor.history[:keep]
+            else:
+                keep = min(own, len(job.prompt) - 1)
+                self.native.forget(slot.seq, keep)
+                slot.history = slot.history[:keep]
             slot.job = job
             job.slot, job.cached, job.n_past = slot.seq, keep, keep
             job.pending = job.prompt[keep:]

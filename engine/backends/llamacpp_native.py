@@ -139,6 +139,10 @@ class LlamaNative:
         """Drop sequence ``seq``'s KV cells from position ``start`` on."""
         self.ll.llama_memory_seq_rm(self.mem, seq, start, -1)
 
+    def share(self, src: int, dst: int, n: int) -> None:
+        """Let sequence ``dst`` use the KV cells of ``src``'s first ``n`` positions (no copy)."""
+        self.ll.llama_memory_seq_cp(self.mem, src, dst, 0, n)
+
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Decode ``(token, position, seq, want_logits)`` entries as one batch."""
         b = self.batch

@@ -18,7 +18,7 @@ import itertools
 import os
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -36,6 +36,9 @@ from grammars import get_format as get_tool_format
 __all__ = ["VLLMBackend", "VLLMConfig", "make_vllm_backend"]
 
 _INSTALL = "pip install 'writ[vllm]' on a CUDA machine; on the CPU build the lane venv with .ci/vllm_env.sh"
+
+# lark grammars need guidance (llguidance); "auto" sends them there too
+_SO_BACKENDS = ("guidance", "xgrammar", "outlines", "auto")
 
 
 def _import_vllm() -> Any:
@@ -59,7 +62,7 @@ class VLLMConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     tensor_parallel_size: int = 1
     data_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
-    structured_outputs_backend: Literal["guidance", "xgrammar", "outlines", "auto"] = "guidance"
+    structured_outputs_backend: str = "guidance"
     dtype: str = "auto"
     max_model_len: int | None = None
     enable_prefix_caching: bool = True
@@ -75,6 +78,11 @@ class VLLMConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.max_model_len is not None and self.max_model_len < 1:
             raise ValueError(f"max_model_len must be a positive integer, got {self.max_model_len}")
+        if self.structured_outputs_backend not in _SO_BACKENDS:
+            raise ValueError(
+                f"structured_outputs_backend must be one of {', '.join(_SO_BACKENDS)}; "
+                f"got {self.structured_outputs_backend!r}"
+            )
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if not os.path.isfile(os.path.join(self.model, "config.json")):
@@ -115,9 +123,8 @@ class VLLMBackend(Backend):
         _import_vllm()
         from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
-
         from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
 
         chunked = config.enable_chunked_prefill
         if chunked is None and current_platform.is_cpu():
@@ -145,11 +152,13 @@ class VLLMBackend(Backend):
             seed=config.seed,
             disable_log_stats=True,
         )
-        self._engine = AsyncLLM.from_engine_args(args)
+        self._engine: Any = AsyncLLM.from_engine_args(args)
         self.start_s = time.perf_counter() - started
         # 2) The model's tokenizer renders chat messages with its own template.
         self.tokenizer = AutoTokenizer.from_pretrained(config.model, local_files_only=True)
         self.max_model_len = int(self._engine.model_config.max_model_len)
+        #: tokens per KV-cache block: prefix-cache hits come in whole blocks
+        self.block_size = int(self._engine.vllm_config.cache_config.block_size)
 
     # -- public helpers -----------------------------------------------------------------------
 
@@ -179,9 +188,14 @@ class VLLMBackend(Backend):
         lltok = llguidance.hf.from_tokenizer(self.tokenizer, len(self.tokenizer))
         return all(lltok.is_special_token(i[0]) for i in ids)
 
-    def agent_turn_constraint(self, tools: list[dict[str, Any]]) -> Constraint:
-        """The agent-turn constraint for ``tools`` in this model's format and vocabulary."""
-        g = agent_turn_grammar(tools, self.tool_format, tag_tokens=self.tag_tokens)
+    def agent_turn_constraint(
+        self, tools: list[dict[str, Any]], tool_choice: str = "auto"
+    ) -> Constraint:
+        """The agent-turn constraint for ``tools`` in this model's format and vocabulary;
+        ``tool_choice="required"`` leaves out the text branch."""
+        g = agent_turn_grammar(
+            tools, self.tool_format, tag_tokens=self.tag_tokens, tool_choice=tool_choice
+        )
         return Constraint(kind="lark", spec=g.lark, key=g.key)
 
     def render(self, request: Request) -> list[int]:
@@ -215,13 +229,15 @@ class VLLMBackend(Backend):
         if self._closed:
             return
         self._closed = True
-        self._engine.shutdown()
+        engine, self._engine = self._engine, None
+        engine.shutdown()
+        del engine  # let AsyncLLM.__del__ run now, not during interpreter teardown
 
     # -- one request --------------------------------------------------------------------------
 
     def _sampling(self, request: Request) -> Any:
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         s = request.sampling
         seed = request.seed
@@ -253,6 +269,7 @@ class VLLMBackend(Backend):
             skip_special_tokens=False,
             spaces_between_special_tokens=False,
             structured_outputs=structured,
+            output_kind=RequestOutputKind.FINAL_ONLY,  # one output per request, not per token
         )
 
     async def _engine_input(self, ids: list[int]) -> Any:

@@ -122,6 +122,8 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage reporting
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address)
@@ -130,6 +132,19 @@ def _connect(ray: Any, address: str | None) -> bool:
     except ConnectionError as exc:
         raise RayScaleError(f"cannot reach the Ray cluster at {address}: {_first_line(exc)}") from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """A TCP connect to ``host:port`` first: ``ray.init`` waits minutes on an address nobody answers."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local": Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayScaleError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} (is `ray start --head` running there?)"
+        ) from None
 
 
 def _check_capacity(ray: Any, actors: int, need: dict[str, float]) -> None:
@@ -153,10 +168,15 @@ async def _start_actors(ray: Any, plan: RunPlan, n: int) -> tuple[list[Any], lis
     need = actor_resources(plan.agent, plan.user)
     _check_capacity(ray, n, need)
     db = ray.put(_db_bytes(plan))
-    remote = ray.remote(ConversationActor).options(max_concurrency=plan.config.max_live, **need)
+    remote = ray.remote(ConversationActor)
     config = plan.config.model_dump(mode="json")
     policy = get_domain(plan.config.domain).policy(_resolved_config(plan)["policy"])
-    actors = [remote.remote(config, plan.agent, plan.user, db, policy) for _ in range(n)]
+    actors = [
+        remote.options(name=f"writ-actor-{i}", max_concurrency=plan.config.max_live, **need).remote(
+            config, plan.agent, plan.user, db, policy
+        )
+        for i in range(n)
+    ]
     try:
         info = await asyncio.to_thread(ray.get, [a.start.remote() for a in actors])
     except ray.exceptions.RayError as exc:
@@ -197,12 +217,12 @@ async def run_plan_ray(plan: RunPlan, progress: Progress | None = None) -> list[
         n = min(scale.ray_actors, len(plan.pending))
         ray_start = time.time() - started
         actors, info = await _start_actors(ray, plan, n)
-        plan.rundir.write_manifest(
-            ray={"actors": n, "address": scale.ray_address or "local", "ray_start_seconds": round(ray_start, 3),
+        block = {"actors": n, "address": scale.ray_address or "local", "ray_start_seconds": round(ray_start, 3),
                  "actors_start_seconds": round(time.time() - started - ray_start, 3),
-                 "nodes": sorted({i["node"] for i in info})},
-        )  # fmt: skip
-        results = await _play_all(ray, plan, actors, progress)
+                 "nodes": sorted({i["node"] for i in info}), "actors_lost": 0}  # fmt: skip
+        plan.rundir.write_manifest(ray=block)
+        results, lost = await _play_all(ray, plan, actors, progress)
+        plan.rundir.write_manifest(ray={**block, "actors_lost": lost})
     finally:
         await _stop_actors(ray, actors)
         if started_ray:
@@ -212,8 +232,11 @@ async def run_plan_ray(plan: RunPlan, progress: Progress | None = None) -> list[
     return results
 
 
-async def _play_all(ray: Any, plan: RunPlan, actors: list[Any], progress: Progress | None) -> list[ConversationResult]:
-    """Keep ``max_live`` conversations in flight on every live actor and append results as they land."""
+async def _play_all(
+    ray: Any, plan: RunPlan, actors: list[Any], progress: Progress | None
+) -> tuple[list[ConversationResult], int]:
+    """Keep ``max_live`` conversations in flight on every live actor and append results as they
+    land; return them and the number of actors lost on the way."""
     queue: deque[tuple[Task, int]] = deque(plan.pending)
     inflight: dict[Any, tuple[int, Task, int]] = {}
     load = [0] * len(actors)
@@ -261,7 +284,7 @@ async def _play_all(ray: Any, plan: RunPlan, actors: list[Any], progress: Progre
                 "not played; run the same command again to resume"
             )
         feed()
-    return results
+    return results, len(lost)
 
 
 async def _stop_actors(ray: Any, actors: list[Any]) -> None:

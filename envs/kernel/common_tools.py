@@ -26,8 +26,15 @@ _MAX_EXPONENT = 1000
 def _evaluate(node: ast.AST) -> Any:
     if isinstance(node, ast.Expression):
         return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+    if isinstance(node, ast.Constant):  # numbers, or ``...`` (which fails later as in Python)
         return node.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_evaluate(item) for item in node.elts)
+    if isinstance(node, ast.Call):  # e.g. '2(3)': Python evaluates the callee, then fails
+        callee = _evaluate(node.func)
+        for arg in node.args:
+            _evaluate(arg)
+        raise ToolError(f"'{type(callee).__name__}' object is not callable")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:

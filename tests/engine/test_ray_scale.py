@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -123,6 +124,7 @@ def test_ray_run_merges_into_one_run_dir_and_resumes(cluster: dict[str, float], 
     first = _check_merged(out)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["ray"]["actors"] == 2 and manifest["ray"]["address"] == "local"
+    assert manifest["ray"]["actors_lost"] == 0
     before = (out / "results.jsonl").read_bytes()
 
     # 2) A second invocation on the finished directory plays nothing and never touches Ray.
@@ -135,18 +137,26 @@ def test_ray_run_merges_into_one_run_dir_and_resumes(cluster: dict[str, float], 
         plan.rundir.close()
     assert (out / "results.jsonl").read_bytes() == before
 
-    # 3) A Ray run killed mid-way: 5 results on disk and a 6th cut short by the kill.
+    # 3) A Ray run killed mid-way: 5 results on disk and a 6th cut short by the kill. Resume it,
+    #    and lose one of the two actors (as a node goes down) when the first result comes in.
     lines = before.splitlines(keepends=True)
     (out / "results.jsonl").write_bytes(b"".join(lines[:5]) + lines[5][:100])
     plan = plan_run(cfg, out, base_dir=tmp_path)
     assert len(plan.pending) == TASKS * ATTEMPTS - 5
     seen: list[tuple[int, int]] = []
-    played = asyncio.run(run_plan_ray(plan, lambda _r, done, total: seen.append((done, total))))
+
+    def progress(_result: object, done: int, total: int) -> None:
+        if not seen:
+            ray.kill(ray.get_actor("writ-actor-0"))
+        seen.append((done, total))
+
+    played = asyncio.run(run_plan_ray(plan, progress))
     plan.rundir.close()
     assert sorted(r.conversation_id for r in played) == sorted(r["conversation_id"] for r in first[5:])
     assert seen == [(n, TASKS * ATTEMPTS) for n in range(6, TASKS * ATTEMPTS + 1)]
     assert (out / "results.jsonl").read_bytes().startswith(b"".join(lines[:5]))
     _check_merged(out)
+    assert json.loads((out / "manifest.json").read_text())["ray"]["actors_lost"] == 1
 
 
 def test_more_actors_than_the_cluster_holds_is_one_line(cluster: dict[str, float], tmp_path: Path) -> None:
@@ -157,6 +167,24 @@ def test_more_actors_than_the_cluster_holds_is_one_line(cluster: dict[str, float
     plan.rundir.close()
     assert str(info.value) == "scale.ray_actors = 3 actors need 3 CPUs in all (1 each) but the Ray cluster has 2"
     assert not (tmp_path / "run" / "results.jsonl").read_bytes()
+
+
+def test_unreachable_cluster_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if ray is None:
+        need_optional("ray and llama-cpp-python (pip install 'writ[ray,llamacpp]')")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = _config(tmp_path)
+    config.write_text(config.read_text() + f'ray_address = "127.0.0.1:{port}"\n', encoding="utf-8")
+    plan = plan_run(load_run_config(config), tmp_path / "run", base_dir=tmp_path)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh `writ run` process
+    with pytest.raises(RayScaleError) as info:
+        asyncio.run(run_plan_ray(plan))
+    plan.rundir.close()
+    assert str(info.value) == (
+        f"cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused (is `ray start --head` running there?)"
+    )
 
 
 def test_actor_resources() -> None:

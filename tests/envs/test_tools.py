@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,17 +129,20 @@ def _tau2_calculate(expression: str) -> str:
     try:
         if not all(char in "0123456789+-*/(). " for char in expression):
             raise ValueError("Invalid characters in expression")
-        return str(round(float(eval(expression, {"__builtins__": None}, {})), 2))
+        with warnings.catch_warnings():  # eval may warn ("perhaps you missed a comma?")
+            warnings.simplefilter("ignore")
+            value = eval(expression, {"__builtins__": None}, {})
+        return str(round(float(value), 2))
     except Exception as exc:
         return f"Error: {exc}"
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=2000, deadline=None, derandomize=True)
 @given(st.text(alphabet="0123456789+-*/(). ", min_size=1, max_size=14))
 def test_calculate_matches_tau2_on_arithmetic(expression: str) -> None:
     expected = _tau2_calculate(expression)
-    if "**" in expression or "TypeError" in expected or "tuple" in expected:
-        return  # exponent guard and non-numeric results are where we deliberately differ
+    if "**" in expression:
+        return  # the exponent guard is where we deliberately differ (no unbounded powers)
     dom = get_domain("airline")
     state = dom.from_struct(AirlineDB(flights={}, users={}, reservations={})).new_state()
     assert dom.call(state, "calculate", {"expression": expression}, strict=True).output == expected
