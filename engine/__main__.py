@@ -2,4 +2,5 @@
 
 from engine.cli import main
 
-main()
+if __name__ == "__main__":  # vLLM's CPU build spawns worker processes that re-import __main__
+    main()

@@ -162,7 +162,7 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("writ: aborted", err=True)
         status = 130
-    except (UserError, DBLoadError, BackendConfigError, ValueError, OSError) as exc:
+    except (UserError, DBLoadError, BackendConfigError, ValueError, OSError, ImportError) as exc:
         typer.echo(f"writ: error: {exc}", err=True)
         status = 2
     sys.exit(status if isinstance(status, int) else 0)

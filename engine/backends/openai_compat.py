@@ -42,6 +42,7 @@ class _HTTPError(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"HTTP {status}: {_one_line(body)}")
         self.status = status
+        self.body = body
 
 
 class OpenAICompatBackend(Backend):
@@ -160,7 +161,8 @@ class OpenAICompatBackend(Backend):
             return await self._post(path, body)
         except _HTTPError as exc:
             fmt = body.get("response_format", {})
-            refused = exc.status in (400, 422) and fmt.get("type") == "json_schema"
+            # llama-cpp-python's server answers 500 to a response_format type it does not know
+            refused = fmt.get("type") == "json_schema" and ("json_schema" in exc.body or exc.status == 400)
             if not (refused and self.structured_output == "auto"):
                 raise
             self._schema_style = "json_object"  # remember: this server takes the older form

@@ -105,7 +105,12 @@ def make_vllm_backend(options: dict[str, Any]) -> VLLMBackend:
 
 
 class VLLMBackend(Backend):
-    """One AsyncLLM engine; see the module docstring for how requests flow through it."""
+    """One AsyncLLM engine; see the module docstring for how requests flow through it.
+
+    Call ``generate`` from one event loop (the engine's output handler lives on the first loop
+    that used it). On the CPU vLLM starts its processes with ``spawn``, so a script that builds
+    this backend needs the ``if __name__ == "__main__":`` guard.
+    """
 
     name = "vllm"
 

@@ -133,7 +133,9 @@ class Conversation:
         self.tokens[f"{prefix}_cached"] += completion.cached_tokens
         self.tokens[f"{prefix}_completion"] += completion.completion_tokens
         if completion.error:
-            self._finish("context_limit" if "context" in completion.error.lower() else "backend_error")
+            error = completion.error.lower()
+            too_long = "context" in error or "n_ctx" in error or "too long" in error
+            self._finish("context_limit" if too_long else "backend_error")
             return
         if role == "agent":
             self._apply_agent(completion)

@@ -98,8 +98,7 @@ class ConversationActor:
         user = _backend_here(self._user, config.user) if self._user is not None and config.user else self._user
         agent_backend = make_backend(agent)
         user_backend = make_backend(user) if user is not None else None
-        self.session = Session(config, base, agent_backend, user_backend, agent, user)
-        self.session.policy = self._policy
+        self.session = Session(config, base, agent_backend, user_backend, agent, user, self._policy)
         return {"node": socket.gethostname(), "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3)}
 
     async def play(self, task: bytes, attempt: int) -> bytes:
@@ -170,7 +169,7 @@ async def _start_actors(ray: Any, plan: RunPlan, n: int) -> tuple[list[Any], lis
     db = ray.put(_db_bytes(plan))
     remote = ray.remote(ConversationActor)
     config = plan.config.model_dump(mode="json")
-    policy = get_domain(plan.config.domain).policy(_resolved_config(plan)["policy"])
+    policy = plan.policy
     actors = [
         remote.options(name=f"writ-actor-{i}", max_concurrency=plan.config.max_live, **need).remote(
             config, plan.agent, plan.user, db, policy
@@ -279,9 +278,10 @@ async def _play_all(
             if progress is not None:
                 progress(result, finished, total)
         if len(lost) == len(actors) and queue:
+            left = len(queue) + len(inflight)
             raise RayScaleError(
-                f"every Ray actor was lost (first: {next(iter(lost.values()))}); {len(queue)} conversations "
-                "not played; run the same command again to resume"
+                f"every Ray actor was lost (first: {next(iter(lost.values()))}); {left} conversations not played; "
+                "run the same command again to resume"
             )
         feed()
     return results, len(lost)

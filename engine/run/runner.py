@@ -74,6 +74,7 @@ class RunPlan(msgspec.Struct, kw_only=True):
     resumed: bool
     agent: dict[str, Any]
     user: dict[str, Any] | None
+    policy: str
 
 
 def _resolved(config: RunConfig, base_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
@@ -138,6 +139,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
     return RunPlan(
         config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
         done=len(finished), resumed=resumed, agent=agent, user=user,
+        policy=domain.policy(data["policy"]),
     )  # fmt: skip
 
 
@@ -191,13 +193,14 @@ class Session:
         user_backend: Backend | None,
         agent: dict[str, Any],
         user: dict[str, Any] | None,
+        policy: str,
     ) -> None:
         self.config = config
         self.base = base
         self.agent_backend = agent_backend
         self.user_backend = user_backend or agent_backend
         self.domain = get_domain(config.domain)
-        self.policy = self.domain.policy(config.policy)
+        self.policy = policy
         self.tools = self.domain.openai_tools()
         self.constraint = agent_backend.agent_turn_constraint(self.tools)  # type: ignore[attr-defined]
         self.agent_sampling = _sampling(config.agent_sampling)
@@ -227,7 +230,7 @@ async def run_plan(
     plan: RunPlan, agent_backend: Backend, user_backend: Backend | None = None, progress: Progress | None = None
 ) -> list[ConversationResult]:
     """Stages 3-5: play every pending conversation, verify, append results; return them."""
-    session = Session(plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user)
+    session = Session(plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user, plan.policy)
     total = plan.done + len(plan.pending)
     finished = plan.done
     results: list[ConversationResult] = []

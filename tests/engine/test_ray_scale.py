@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sys
 import time
@@ -157,6 +158,27 @@ def test_ray_run_merges_into_one_run_dir_and_resumes(cluster: dict[str, float], 
     assert (out / "results.jsonl").read_bytes().startswith(b"".join(lines[:5]))
     _check_merged(out)
     assert json.loads((out / "manifest.json").read_text())["ray"]["actors_lost"] == 1
+
+
+def test_losing_every_actor_stops_with_one_line(cluster: dict[str, float], tmp_path: Path) -> None:
+    plan = plan_run(load_run_config(_config(tmp_path)), tmp_path / "run", base_dir=tmp_path)
+
+    def progress(_result: object, done: int, _total: int) -> None:
+        if done == 1:  # both nodes go down
+            ray.kill(ray.get_actor("writ-actor-0"))
+            ray.kill(ray.get_actor("writ-actor-1"))
+
+    with pytest.raises(RayScaleError) as info:
+        asyncio.run(run_plan_ray(plan, progress))
+    plan.rundir.close()
+    match = re.fullmatch(
+        r"every Ray actor was lost \(first: .+\); (\d+) conversations not played; "
+        r"run the same command again to resume",
+        str(info.value),
+    )
+    assert match is not None, str(info.value)
+    recorded = _lines(tmp_path / "run" / "results.jsonl")
+    assert recorded and len(recorded) + int(match[1]) == TASKS * ATTEMPTS
 
 
 def test_more_actors_than_the_cluster_holds_is_one_line(cluster: dict[str, float], tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def turn_record(domain: str, c: Completion) -> dict[str, Any]:
 
 
 async def check_validity(
-    backend: VLLMBackend, turns: int, free_turns: int, max_tokens: int
+    backend: VLLMBackend, turns: int, free_turns: int, max_tokens: int, free_max_tokens: int
 ) -> dict[str, Any]:
     """``turns`` constrained agent turns per domain (``free_turns`` of them with the full
     agent-turn grammar, the rest with tool_choice="required"), all submitted at once."""
@@ -96,7 +96,10 @@ async def check_validity(
                     request_id=f"{domain}-{grammar}-{i}",
                     messages=messages,
                     tools=tools,
-                    sampling=SamplingParams(max_tokens=max_tokens, temperature=1.0),
+                    sampling=SamplingParams(
+                        max_tokens=free_max_tokens if grammar == "full" else max_tokens,
+                        temperature=1.0,
+                    ),
                     constraint=full if grammar == "full" else forced,
                     seed=10_000 * DOMAINS.index(domain) + i,
                 )
@@ -108,6 +111,7 @@ async def check_validity(
     out: dict[str, Any] = {
         "seconds": round(elapsed, 2),
         "max_tokens": max_tokens,
+        "full_grammar_max_tokens": free_max_tokens,
         "turns_per_domain": turns,
         "full_grammar_turns_per_domain": free_turns,
     }
@@ -280,7 +284,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         t = time.perf_counter()
         result["validity"] = await check_validity(
-            backend, args.turns, args.full_grammar_turns, args.max_tokens
+            backend, args.turns, args.full_grammar_turns, args.max_tokens, args.full_max_tokens
         )
         log(f"validity done in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
@@ -305,7 +309,8 @@ def main() -> None:
     parser.add_argument(
         "--full-grammar-turns", type=int, default=10, help="of those, with the full grammar"
     )
-    parser.add_argument("--max-tokens", type=int, default=3072, help="per validity turn")
+    parser.add_argument("--max-tokens", type=int, default=3072, help="per required-call turn")
+    parser.add_argument("--full-max-tokens", type=int, default=2048, help="per full-grammar turn")
     parser.add_argument("--turn-tokens", type=int, default=96, help="per multi-turn turn")
     parser.add_argument("--max-model-len", type=int, default=8192)
     parser.add_argument("--max-num-seqs", type=int, default=256)
