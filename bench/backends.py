@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # name -> (hidden, layers, heads, kv_heads, ff); all use the 32k test vocabulary
-SIZES = {"test": None, "bench": (512, 8, 8, 4, 1536)}
+SIZES = {"test": None, "bench": (1024, 8, 16, 4, 2816)}
 MODES = ("free", "agent", "call")
 
 
@@ -40,7 +40,7 @@ MODES = ("free", "agent", "call")
 
 
 def build_model(size: str, out_dir: Path) -> Path:
-    """The GGUF for ``size``: the 32k test model, or a bigger random one (~240 MB, F32)."""
+    """The GGUF for ``size``: the 32k test model (18 MB), or a bigger random one (624 MB, F32)."""
     from engine.testmodel import build_test_models, build_tokenizer
     from engine.testmodel.gguf_writer import write_gguf
     from engine.testmodel.weights import LlamaShape
@@ -63,7 +63,9 @@ def build_model(size: str, out_dir: Path) -> Path:
 # -- one backend, in its own process ----------------------------------------------------------
 
 
-def _requests(mode: str, backend: Any, tools: list[dict[str, Any]], n: int, tokens: int, tag: str) -> list[Any]:
+def _requests(
+    mode: str, backend: Any, tools: list[dict[str, Any]], n: int, tokens: int, tag: str, prompt: str
+) -> list[Any]:
     from engine.backends import Constraint, Request, SamplingParams
     from grammars import bound_schema, get_format
 
@@ -71,13 +73,16 @@ def _requests(mode: str, backend: Any, tools: list[dict[str, Any]], n: int, toke
         {"role": "system", "content": "You are a retail customer-service agent."},
         {"role": "user", "content": "Hi, I want to return the red kettle from my last order."},
     ]
+    # "tools": the tool schemas are rendered into the prompt (~3.2k tokens), as in a real agent turn;
+    # "short": they only shape the constraint, the prompt stays ~40 tokens
+    shown = tools if prompt == "tools" else None
     constraint = None
     if mode == "agent" and backend.name == "llamacpp":
         constraint = backend.agent_turn_constraint(tools, "auto")
     elif mode == "call" and backend.name == "llamacpp":
         constraint = backend.agent_turn_constraint(tools, "required")
-    elif mode == "call":  # a server takes JSON schemas: the call object of the Hermes format
-        fmt = get_format("hermes")
+    elif mode == "call":  # a server takes JSON schemas: a Llama-3 JSON call is a bare object
+        fmt = get_format("llama3_json")
         union = {
             "anyOf": [fmt.call_schema(t["function"]["name"], bound_schema(t["function"]["parameters"])) for t in tools]
         }
@@ -86,7 +91,7 @@ def _requests(mode: str, backend: Any, tools: list[dict[str, Any]], n: int, toke
         Request(
             request_id=f"{tag}-{i}",
             messages=messages,
-            tools=tools,
+            tools=shown,
             constraint=constraint,
             sampling=SamplingParams(max_tokens=tokens, temperature=1.0),
             seed=i,
@@ -142,20 +147,21 @@ async def _worker_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         for conv in sorted({1, args.conversations}):
             if args.backend == "llamacpp":
                 config = {"backend": "llamacpp", "model": args.model, "n_parallel": conv, "n_threads": args.threads}
-                config["n_ctx"] = conv * (args.tokens + 4096)
+                config["n_ctx"] = args.tokens + 4096  # per conversation
             else:
                 if server is None:
                     server, url = _start_server(Path(args.model), args.threads, args.tokens + 4096)
                 config = {"backend": "openai", "base_url": url, "model": "bench", "max_concurrency": conv}
+                config["tool_format"] = "llama3_json"
             backend = make_backend(config)
             try:
                 for mode in MODES:
                     if mode == "agent" and args.backend != "llamacpp":
                         continue  # a lark grammar is not something this server takes
-                    warm = _requests(mode, backend, tools, 1, 1, f"warm-{mode}")
+                    warm = _requests(mode, backend, tools, 1, 1, f"warm-{mode}", args.prompt)
                     await backend.generate(warm)  # compile the grammar and cache the prompt
-                    reqs = _requests(mode, backend, tools, args.requests, args.tokens, f"{mode}-{conv}")
-                    row = {"backend": args.backend, "mode": mode, "conversations": conv}
+                    reqs = _requests(mode, backend, tools, args.requests, args.tokens, f"{mode}-{conv}", args.prompt)
+                    row = {"backend": args.backend, "mode": mode, "conversations": conv, "prompt": args.prompt}
                     rows.append({**row, **(await _timed(backend, reqs))})
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
             finally:
@@ -238,6 +244,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=8, help="completions per run")
     p.add_argument("--tokens", type=int, default=128, help="max_tokens per completion")
     p.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: free cores)")
+    p.add_argument("--prompt", choices=("tools", "short"), default="tools", help="tool schemas in the prompt or not")
     p.add_argument("--json", help="also write the rows here")
     p.add_argument("--backend", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -249,14 +256,15 @@ def main() -> None:
     print(f"model: {model} ({model.stat().st_size / 1e6:.0f} MB)")
     print(f"cpu: {_cpu()}; {os.cpu_count()} cores, {args.threads} threads, load {os.getloadavg()[0]:.1f}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
-    print(f"work: {args.requests} requests x {args.tokens} max tokens, temperature 1, retail tools in the prompt")
+    where = "rendered into the prompt" if args.prompt == "tools" else "in the constraint only"
+    print(f"work: {args.requests} requests x {args.tokens} max tokens, temperature 1, retail tools {where}")
     rows: list[dict[str, Any]] = []
     for name in args.backends.split(","):
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
             out_path = out.name
         cmd = [sys.executable, __file__, "--backend", name, "--worker-out", out_path, "--model", str(model)]
         cmd += ["--conversations", str(args.conversations), "--requests", str(args.requests)]
-        cmd += ["--tokens", str(args.tokens), "--threads", str(args.threads)]
+        cmd += ["--tokens", str(args.tokens), "--threads", str(args.threads), "--prompt", args.prompt]
         result = subprocess.run(cmd, check=False)
         if result.returncode != 0:
             print(f"{name}: worker failed with exit code {result.returncode}", file=sys.stderr)

@@ -38,7 +38,7 @@ def backend(tiny_models: dict[str, Path]) -> Iterator[Backend]:
     if not HAVE_LLAMACPP:
         need_optional("llama-cpp-python and llguidance")
     b = make_backend(
-        {"backend": "llamacpp", "model": str(tiny_models["gguf"]), "n_parallel": 8, "n_ctx": 65536, "seed": 0}
+        {"backend": "llamacpp", "model": str(tiny_models["gguf"]), "n_parallel": 8, "n_ctx": 8192, "seed": 0}
     )
     yield b
     asyncio.run(b.close())
@@ -72,8 +72,12 @@ def run(backend: Backend, requests: list[Request]) -> list[Completion]:
         ),
         (
             {"backend": "llamacpp", "model": "x", "temperature": 1},
-            "llamacpp backend: unknown option 'temperature' (known: chat_template, model, n_batch, n_ctx, "
+            "llamacpp backend: unknown option 'temperature' (known: chat_template, flash_attn, model, n_batch, n_ctx, "
             "n_parallel, n_threads, seed, tool_format)",
+        ),
+        (
+            {"backend": "llamacpp", "model": "x", "flash_attn": "yes"},
+            "llamacpp backend: flash_attn must be true or false, got 'yes'",
         ),
         (
             {"backend": "llamacpp", "model": "x", "tool_format": "xml"},
@@ -208,7 +212,7 @@ def test_llama3_json_format_turns_parse(tiny_models: dict[str, Path]) -> None:
     dom = get_domain("retail")
     tools = dom.openai_tools()
     b: Any = make_backend(
-        {"backend": "llamacpp", "model": str(tiny_models["gguf"]), "tool_format": "llama3_json", "n_ctx": 32768}
+        {"backend": "llamacpp", "model": str(tiny_models["gguf"]), "tool_format": "llama3_json", "n_ctx": 8192}
     )
     try:
         constraint = b.agent_turn_constraint(tools, "required")
@@ -278,7 +282,7 @@ def test_bad_constraint_and_bad_request_come_back_as_errors(backend: Backend) ->
     assert c1.error is not None and c1.error.startswith("constraint 'bad' does not compile: ")
     assert c2.error == "a request needs exactly one of messages or prompt"
     assert c3.error is not None and re.fullmatch(
-        r"prompt \(\d+ tokens\) \+ max_tokens \(256\) exceeds n_ctx \(65536\)", c3.error
+        r"prompt \(\d+ tokens\) \+ max_tokens \(256\) exceeds n_ctx \(8192\)", c3.error
     )
     assert all("\n" not in (c.error or "") for c in (c1, c2, c3))
 

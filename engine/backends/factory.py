@@ -27,6 +27,12 @@ def _int(name: str, value: Any) -> int:
     return value
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _positive_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -81,6 +87,7 @@ BACKENDS: dict[str, tuple[str, str, dict[str, tuple[Check, bool]]]] = {
             "n_parallel": (_positive_int, False),
             "n_batch": (_positive_int, False),
             "n_threads": (_positive_int, False),
+            "flash_attn": (_bool, False),
             "seed": (_int, False),
             "tool_format": (_tool_format, False),
             "chat_template": (_text, False),

@@ -2,8 +2,9 @@
 
 A worker thread owns the model. Requests from any number of ``generate`` calls join one queue;
 each takes a free sequence slot (the one whose cached tokens share the longest prefix with its
-prompt, so later turns of a conversation reuse the KV cache), and every step decodes one token
-of every live sequence in a single ``llama_decode`` batch. Constraints are llguidance grammars
+prompt, so later turns of a conversation reuse the KV cache; a longer prefix cached in another
+slot, such as a shared system prompt, is copied over), and every step decodes one token of every
+live sequence in a single ``llama_decode`` batch. Constraints are llguidance grammars
 (lark / JSON schema / regex) compiled once per ``Constraint.key``; each sequence gets its own
 matcher, and the token masks of all sequences are computed in parallel while the batch decodes.
 """
@@ -93,6 +94,7 @@ class LlamaCppBackend(Backend):
         n_parallel: int = 8,
         n_batch: int = 512,
         n_threads: int | None = None,
+        flash_attn: bool = False,
         seed: int = 0,
         tool_format: str | None = None,
         chat_template: str | None = None,
@@ -100,7 +102,9 @@ class LlamaCppBackend(Backend):
         self.model = model
         self.seed = seed
         self.n_threads = n_threads or free_cores()
-        self.native = LlamaNative(model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads)
+        self.native = LlamaNative(
+            model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads, flash_attn=flash_attn
+        )
         source = chat_template or self.native.chat_template
         self.template = (
             ChatTemplate(source, bos_token=self.native.bos_text, eos_token=self.native.eos_text) if source else None
@@ -240,8 +244,7 @@ class LlamaCppBackend(Backend):
         return proto.deep_copy()
 
     def _admit(self) -> None:
-        """Move waiting jobs into free slots while the KV cache has room for them."""
-        n_ctx = self.native.n_ctx
+        """Move waiting jobs into free slots, reusing the longest cached prompt prefix."""
         while self._waiting:
             free = [s for s in self._slots if s.job is None]
             if not free:
@@ -268,19 +271,7 @@ class LlamaCppBackend(Backend):
                 if other.job and other.job.pending:
                     if _common_prefix(other.job.prompt, job.prompt) >= shared + _WAIT_FOR_PREFIX:
                         return
-            # 2) Room in the KV cache, evicting idle caches (longest first) if needed.
-            active = sum(s.job.need for s in self._slots if s.job)
-            idle = sorted((s for s in free if s is not slot and s is not donor), key=lambda s: -len(s.history))
-            used = active + sum(len(s.history) for s in idle) + job.need
-            for other in idle:
-                if used <= n_ctx:
-                    break
-                used -= len(other.history)
-                self.native.forget(other.seq)
-                other.history = []
-            if used > n_ctx:
-                return  # wait for a running job to finish
-            # 3) Take the slot: keep or share the cached prefix, prefill the rest.
+            # 2) Take the slot: keep or share the cached prefix, prefill the rest.
             self._waiting.popleft()
             keep = min(shared, len(job.prompt) - 1)
             if donor is not None and keep > own:

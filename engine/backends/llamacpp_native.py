@@ -52,9 +52,13 @@ def free_cores() -> int:
 
 
 class LlamaNative:
-    """A GGUF model with a context holding ``n_seq`` sequences in one unified KV cache."""
+    """A GGUF model with a context holding ``n_seq`` sequences of ``n_ctx`` tokens each.
 
-    def __init__(self, path: str, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int) -> None:
+    Each sequence has its own KV stream (``kv_unified=False``), so a token attends only to its own
+    conversation; a shared prompt prefix is copied between streams instead of decoded again.
+    """
+
+    def __init__(self, path: str, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int, flash_attn: bool) -> None:
         ll = import_llama_cpp()
         self.ll = ll
         ll.llama_backend_init()
@@ -64,19 +68,20 @@ class LlamaNative:
         if not self.model:
             raise BackendConfigError(f"llama.cpp could not load {path!r} (not a valid GGUF?)")
         cparams = ll.llama_context_default_params()
-        cparams.n_ctx = n_ctx
+        cparams.n_ctx = n_ctx * n_seq
         cparams.n_batch = n_batch
         cparams.n_ubatch = n_batch
         cparams.n_seq_max = n_seq
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
-        cparams.kv_unified = True
+        cparams.kv_unified = False
+        cparams.flash_attn_type = 1 if flash_attn else 0  # auto (-1) picks it; slower on CPU here
         cparams.no_perf = True
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             ll.llama_model_free(self.model)
-            raise BackendConfigError(f"llama.cpp could not create a context (n_ctx={n_ctx})")
-        self.n_ctx = int(ll.llama_n_ctx(self.ctx))
+            raise BackendConfigError(f"llama.cpp could not create a context ({n_seq} x {n_ctx} tokens)")
+        self.n_ctx = int(ll.llama_n_ctx_seq(self.ctx))  # per sequence
         self.n_batch = n_batch
         self.vocab = ll.llama_model_get_vocab(self.model)
         self.mem = ll.llama_get_memory(self.ctx)
@@ -140,8 +145,12 @@ class LlamaNative:
         self.ll.llama_memory_seq_rm(self.mem, seq, start, -1)
 
     def share(self, src: int, dst: int, n: int) -> None:
-        """Let sequence ``dst`` use the KV cells of ``src``'s first ``n`` positions (no copy)."""
-        self.ll.llama_memory_seq_cp(self.mem, src, dst, 0, n)
+        """Give sequence ``dst`` the KV cells of ``src``'s first ``n`` positions.
+
+        Streams are separate, and llama.cpp copies only whole streams: copy, then cut at ``n``.
+        """
+        self.ll.llama_memory_seq_cp(self.mem, src, dst, -1, -1)
+        self.ll.llama_memory_seq_rm(self.mem, dst, n, -1)
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Decode ``(token, position, seq, want_logits)`` entries as one batch."""
