@@ -1,14 +1,16 @@
 """Benchmark the backends: tokens/s free vs constrained, one conversation at a time vs N at once.
 
-Every backend gets the same model, prompts, seeds and token budget, each in its own process.
-Modes: ``free`` (no constraint), ``agent`` (the agent-turn grammar: text or a tool call) and
-``call`` (a tool call is required; JSON-schema-constrained on the openai backend). Each run
-first warms the prompt cache, then times ``--requests`` completions. Prints a table with ratio
+Every backend gets the same model (random weights, 32k vocabulary), prompts, seeds and token
+budget, each in its own process. Modes: ``free`` (no constraint), ``agent`` (the agent-turn
+grammar: text or a tool call) and ``call`` (a tool call is required; JSON-schema-constrained on
+the openai backend; 4x the requests and max_tokens, as calls are short and uneven). Each run first warms the
+grammar and the prompt cache, then times ``--requests`` completions. Prints a table with ratio
 columns (vs ``free`` at the same concurrency, vs one conversation in the same mode); ``--json``
-writes the rows too.
+writes the rows too. The openai backend talks to ``python -m llama_cpp.server`` on the same GGUF.
 
-    python bench/backends.py                      # 32k-vocab bench model, llamacpp + openai
-    python bench/backends.py --size test --backends llamacpp --conversations 8
+    python bench/backends.py                                  # tool schemas in the prompt
+    python bench/backends.py --prompt short --backends llamacpp
+    python bench/backends.py --size test --conversations 4    # the 18 MB test model, quick
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ def build_model(size: str, out_dir: Path) -> Path:
     if SIZES[size] is None:
         path = out_dir / "writ-test-32k.gguf"
         return path if path.exists() else build_test_models(out_dir, seed=0, vocab="32k")["gguf"]
-    path = out_dir / f"writ-{size}-32k.gguf"
+    hidden, layers, heads, kv_heads, ff = SIZES[size]  # type: ignore[misc]
+    path = out_dir / f"writ-{size}-{hidden}x{layers}-32k.gguf"
     if not path.exists():
-        hidden, layers, heads, kv_heads, ff = SIZES[size]  # type: ignore[misc]
         tok = build_tokenizer("32k")
         shape = LlamaShape(
             vocab_size=len(tok.tokens), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads, ff=ff
@@ -73,9 +75,10 @@ def _requests(
         {"role": "system", "content": "You are a retail customer-service agent."},
         {"role": "user", "content": "Hi, I want to return the red kettle from my last order."},
     ]
-    # "tools": the tool schemas are rendered into the prompt (~3.2k tokens), as in a real agent turn;
-    # "short": they only shape the constraint, the prompt stays ~40 tokens
-    shown = tools if prompt == "tools" else None
+    # "tools": the chat template renders the tool schemas into the prompt (~3.2k tokens), as in a
+    # real agent turn; "short": a bare ChatML prompt (~30 tokens), the tools only shape the constraint
+    chatml = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    text = {"messages": messages} if prompt == "tools" else {"prompt": chatml + "<|im_start|>assistant\n"}
     constraint = None
     if mode == "agent" and backend.name == "llamacpp":
         constraint = backend.agent_turn_constraint(tools, "auto")
@@ -90,8 +93,8 @@ def _requests(
     return [
         Request(
             request_id=f"{tag}-{i}",
-            messages=messages,
-            tools=shown,
+            **text,
+            tools=tools,
             constraint=constraint,
             sampling=SamplingParams(max_tokens=tokens, temperature=1.0),
             seed=i,
@@ -160,7 +163,12 @@ async def _worker_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                         continue  # a lark grammar is not something this server takes
                     warm = _requests(mode, backend, tools, 1, 1, f"warm-{mode}", args.prompt)
                     await backend.generate(warm)  # compile the grammar and cache the prompt
-                    reqs = _requests(mode, backend, tools, args.requests, args.tokens, f"{mode}-{conv}", args.prompt)
+                    # calls are short and uneven: 4x the requests keep N conversations busy, and
+                    # 4x the budget lets random weights finish their long strings
+                    k = 4 if mode == "call" else 1
+                    reqs = _requests(
+                        mode, backend, tools, k * args.requests, k * args.tokens, f"{mode}-{conv}", args.prompt
+                    )
                     row = {"backend": args.backend, "mode": mode, "conversations": conv, "prompt": args.prompt}
                     rows.append({**row, **(await _timed(backend, reqs))})
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)

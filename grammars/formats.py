@@ -174,9 +174,7 @@ class Llama3JsonFormat(ToolCallFormat):
 
     def lark_rules(self, call_rule: str, *, tag_tokens: bool, allow_text: bool = True) -> str:
         # Plain text may not begin with "{": a turn that starts with a brace is a call.
-        head = (
-            ["start: TEXT | call", r"TEXT: /\s*[^\s{](?s:.*)/"] if allow_text else ["start: call"]
-        )
+        head = ["start: TEXT | call", r"TEXT: /\s*[^\s{](?s:.*)/"] if allow_text else ["start: call"]
         return "\n".join([*head, f"call: {call_rule}"])
 
     def parse(self, text: str) -> tuple[str, list[ParsedCall]]:
@@ -194,9 +192,7 @@ class Llama3JsonFormat(ToolCallFormat):
                 obj, end = decoder.raw_decode(body, pos)
             except ValueError as exc:
                 msg = str(exc).splitlines()[0]
-                raise ToolCallFormatError(
-                    f"{where}: invalid JSON ({msg}) in {_short(body[pos:])}"
-                ) from None
+                raise ToolCallFormatError(f"{where}: invalid JSON ({msg}) in {_short(body[pos:])}") from None
             calls.append(_call_from_object(obj, ("parameters", "arguments"), where))
             rest = body[end:].lstrip()
             if not rest:
@@ -229,13 +225,10 @@ def get_format(name: str | ToolCallFormat) -> ToolCallFormat:
 def detect_format(chat_template: str | None) -> ToolCallFormat:
     """The format a jinja chat template writes tool calls in; one-line error when unclear."""
     if not chat_template:
-        raise ToolCallFormatError(
-            "the model has no chat template; set tool_format to one of: " + ", ".join(FORMATS)
-        )
+        raise ToolCallFormatError("the model has no chat template; set tool_format to one of: " + ", ".join(FORMATS))
     for fmt in FORMATS.values():
         if fmt.matches_template(chat_template):
             return fmt
     raise ToolCallFormatError(
-        "cannot tell the tool-call format from the chat template; set tool_format to one of: "
-        + ", ".join(FORMATS)
+        "cannot tell the tool-call format from the chat template; set tool_format to one of: " + ", ".join(FORMATS)
     )

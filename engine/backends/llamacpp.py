@@ -12,6 +12,7 @@ matcher, and the token masks of all sequences are computed in parallel while the
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import threading
 import time
@@ -118,6 +119,7 @@ class LlamaCppBackend(Backend):
         self._bitmask: np.ndarray | None = None
         self._mask_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writ-mask")
         self._closed = False
+        self._dead: str | None = None  # why the worker thread stopped, if it crashed
         self._thread = threading.Thread(target=self._worker, name="writ-llamacpp", daemon=True)
         self._thread.start()
 
@@ -130,7 +132,7 @@ class LlamaCppBackend(Backend):
             return get_tool_format(self._format_name)
         return detect_format(self.template.source if self.template else None)
 
-    @property
+    @functools.cached_property
     def tag_tokens(self) -> bool:
         """Whether the format's tags (``<tool_call>``...) are single special tokens here."""
         tags = self.tool_format.tags
@@ -142,8 +144,8 @@ class LlamaCppBackend(Backend):
         return Constraint(kind="lark", spec=g.lark, key=g.key)
 
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        if self._closed:
-            raise RuntimeError("the llamacpp backend is closed")
+        if self._closed or self._dead:
+            raise RuntimeError(self._dead or "the llamacpp backend is closed")
         loop = asyncio.get_running_loop()
         futures = []
         for request in requests:
@@ -180,7 +182,16 @@ class LlamaCppBackend(Backend):
                 if any(s.job for s in self._slots):
                     self._step()
         except Exception as exc:  # a bug or a broken model: fail every request, loudly
-            self._fail_all(f"llamacpp worker crashed: {type(exc).__name__}: {exc}")
+            self._dead = f"llamacpp worker crashed: {type(exc).__name__}: {exc}"
+            self._fail_all(self._dead)
+            while True:  # answer whatever was queued meanwhile
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._waiting.append(item)
+            self._fail_all(self._dead)
             raise
 
     def _fail_all(self, message: str) -> None:
@@ -289,9 +300,14 @@ class LlamaCppBackend(Backend):
     def _step(self) -> None:
         """One batch: a token for every generating sequence plus prompt chunks, then sampling."""
         # 1) Build the batch: generating sequences first, prompt chunks with what is left.
+        for slot in self._slots:
+            if slot.job is not None and slot.job.future.cancelled():
+                slot.job = None  # the caller gave up on it; its cached prefix stays usable
         entries: list[tuple[int, int, int, bool]] = []
         outputs: list[tuple[_Job, int]] = []
         running = [s.job for s in self._slots if s.job]
+        if not running:
+            return
         for job in running:
             if not job.pending:
                 outputs.append((job, len(entries)))
