@@ -58,11 +58,11 @@ def _config(tasks: int, live: int, steps: int, threads: int) -> dict[str, Any]:
     return {
         "domain": "airline", "seed": 1, "max_live": live,
         "db": {"users": 100, "seed": 0}, "tasks": {"n": tasks, "seed": 0},
-        "agent": {"backend": "llamacpp", "model": "test:32k", "n_ctx": 65536, "n_parallel": live,
+        "agent": {"backend": "llamacpp", "model": "test:32k", "n_ctx": 16384, "n_parallel": live,
                   "n_threads": threads},
         "agent_sampling": {"temperature": 1.0, "max_tokens": 48},
         "user_sampling": {"temperature": 1.0, "max_tokens": 32},
-        "limits": {"max_steps": steps, "max_errors": 3, "max_context_tokens": 60000},
+        "limits": {"max_steps": steps, "max_errors": 3, "max_context_tokens": 16000},
         "output": {"parquet": False},
     }  # fmt: skip
 

@@ -35,7 +35,7 @@ seed = 5
 [agent]
 backend = "llamacpp"
 model = "test:small"
-n_ctx = 32768
+n_ctx = 16384
 n_parallel = 4
 n_threads = 1
 
@@ -50,7 +50,7 @@ max_tokens = 12
 [limits]
 max_steps = {steps}
 max_errors = 3
-max_context_tokens = 16384
+max_context_tokens = 16000
 """
 
 
