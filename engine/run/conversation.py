@@ -214,9 +214,12 @@ class Conversation:
 
 
 def _content_before_calls(text: str) -> str:
-    """The free text a model wrote before its tool-call block (usually empty)."""
+    """The free text a model wrote before its tool-call block (usually empty).
+
+    Backends that parse calls server-side return only the message content, with no block in it.
+    """
     for marker in ("<tool_call>", '{"name"'):
         at = text.find(marker)
         if at >= 0:
             return text[:at]
-    return ""
+    return text
