@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from grammars import ToolCallFormat, ToolCallFormatError
+
 __all__ = [
     "Backend",
     "BackendConfigError",
@@ -16,6 +18,7 @@ __all__ = [
     "Request",
     "SamplingParams",
     "ToolCall",
+    "parse_tool_calls",
 ]
 
 
@@ -77,6 +80,19 @@ class Completion(msgspec.Struct, kw_only=True):
     completion_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+
+
+def parse_tool_calls(
+    fmt: ToolCallFormat, text: str, finish_reason: str, max_tokens: int
+) -> tuple[list[ToolCall], str | None]:
+    """The tool calls written in a completion's text, or ``([], one-line reason)`` if unreadable."""
+    try:
+        _, parsed = fmt.parse(text)
+    except ToolCallFormatError as exc:
+        if finish_reason == "length":
+            return [], f"hit max_tokens ({max_tokens}) before the turn ended: {exc}"
+        return [], str(exc)
+    return [ToolCall(name=c.name, arguments=c.arguments) for c in parsed], None
 
 
 class Backend(abc.ABC):

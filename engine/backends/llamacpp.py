@@ -30,11 +30,12 @@ from engine.backends.base import (
     Constraint,
     Request,
     ToolCall,
+    parse_tool_calls,
 )
 from engine.backends.chat_template import ChatTemplate
 from engine.backends.llamacpp_native import LlamaNative, free_cores, import_llguidance
 from engine.backends.sampling import allowed_mask, request_rng, sample_token
-from grammars import ToolCallFormat, ToolCallFormatError, agent_turn_grammar, detect_format
+from grammars import ToolCallFormat, agent_turn_grammar, detect_format
 from grammars import get_format as get_tool_format
 
 __all__ = ["LlamaCppBackend"]
@@ -391,13 +392,7 @@ class LlamaCppBackend(Backend):
         text = job.text.decode("utf-8", errors="replace")
         calls: list[ToolCall] = []
         if error is None and r.tools:
-            try:
-                _, parsed = self.tool_format.parse(text)
-                calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed]
-            except ToolCallFormatError as exc:
-                error = str(exc)
-                if reason == "length":
-                    error = f"hit max_tokens ({r.sampling.max_tokens}) before the turn ended: {exc}"
+            calls, error = parse_tool_calls(self.tool_format, text, reason, r.sampling.max_tokens)
         return Completion(
             request_id=r.request_id,
             text=text,

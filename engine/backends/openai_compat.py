@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from engine.backends.base import Backend, Completion, Constraint, Request, ToolCall
-from grammars import ToolCallFormatError, agent_turn_grammar, get_format
+from engine.backends.base import Backend, Completion, Constraint, Request, ToolCall, parse_tool_calls
+from grammars import agent_turn_grammar, get_format
 
 __all__ = ["OpenAICompatBackend"]
 
@@ -199,11 +199,7 @@ class OpenAICompatBackend(Backend):
         else:
             text = choice.get("text") or ""
         if request.tools and not calls and error is None:
-            try:
-                _, parsed = self.tool_format.parse(text)
-                calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed]
-            except ToolCallFormatError as exc:
-                error = str(exc)
+            calls, error = parse_tool_calls(self.tool_format, text, reason, request.sampling.max_tokens)
         if calls and reason == "tool_calls":
             reason = "stop"
         usage = data.get("usage") or {}

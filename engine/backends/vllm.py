@@ -29,8 +29,9 @@ from engine.backends.base import (
     Constraint,
     Request,
     ToolCall,
+    parse_tool_calls,
 )
-from grammars import ToolCallFormat, ToolCallFormatError, agent_turn_grammar, detect_format
+from grammars import ToolCallFormat, agent_turn_grammar, detect_format
 from grammars import get_format as get_tool_format
 
 __all__ = ["VLLMBackend", "VLLMConfig", "make_vllm_backend"]
@@ -339,13 +340,7 @@ class VLLMBackend(Backend):
         if reason in ("error", "abort"):  # e.g. the grammar rejected a sampled token
             error = f"vLLM ended the request ({reason}) after {len(out.token_ids)} tokens"
         elif request.tools:
-            try:
-                _, parsed = self.tool_format.parse(text)
-                calls = [ToolCall(name=c.name, arguments=c.arguments) for c in parsed]
-            except ToolCallFormatError as exc:
-                error = str(exc)
-                if reason == "length":
-                    error = f"hit max_tokens ({request.sampling.max_tokens}) before the turn ended: {exc}"
+            calls, error = parse_tool_calls(self.tool_format, text, reason, request.sampling.max_tokens)
         return Completion(
             request_id=request.request_id,
             text=text,
