@@ -331,7 +331,10 @@ def write_parquet(jsonl_path: str | Path, parquet_path: str | Path) -> int:
             raise ExportError(f"{jsonl_path}:{number}: not an SFT record (keys {keys})")
         records.append(record)
     try:
-        table = ds.Dataset.from_list(records, features=sft_features())
+        if records:
+            table = ds.Dataset.from_list(records, features=sft_features())
+        else:  # a run that kept nothing still gets a (typed, empty) Parquet file
+            table = ds.Dataset.from_dict({c: [] for c in SFT_COLUMNS}, features=sft_features())
     except (ValueError, TypeError, ArithmeticError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"{jsonl_path}: a record does not fit the SFT columns: {detail}") from None

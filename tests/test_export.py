@@ -475,3 +475,14 @@ def test_trl_sft_trains_on_the_records_unchanged(
     assert output.global_step == 2
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+def test_empty_trajectory_file_gives_an_empty_typed_parquet(tmp_path: Path) -> None:
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("datasets")
+    parquet = importlib.import_module("pyarrow.parquet")
+    jsonl = tmp_path / "trajectories.jsonl"
+    jsonl.write_bytes(b"")
+    assert write_parquet(jsonl, tmp_path / "t.parquet") == 0
+    table = parquet.read_table(tmp_path / "t.parquet")
+    assert table.num_rows == 0 and table.column_names == list(SFT_COLUMNS)

@@ -87,3 +87,19 @@ def run(
     console.print(summary_table(results, f"writ run: {out}"))
     kept = sum(r.passed for r in results)
     console.print(f"{kept} trajectories kept in {plan.rundir.trajectories}")
+    if cfg.output.parquet:
+        _write_parquet(plan.rundir.trajectories, console)
+
+
+def _write_parquet(jsonl: Path, console: Console) -> None:
+    """Also write the kept trajectories as Parquet; without the train extra, say how to get it."""
+    try:
+        import datasets  # noqa: F401  (only to test that the extra is installed)
+    except ImportError:
+        console.print("parquet not written: it needs the train extra (pip install -e '.[train]')")
+        return
+    from engine.export import write_parquet
+
+    parquet = jsonl.with_suffix(".parquet")
+    count = write_parquet(jsonl, parquet)
+    console.print(f"{count} trajectories also in {parquet}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -108,6 +109,9 @@ def test_run_completes_and_summary_matches_files(tmp_path: Path, cache: Path) ->
     assert manifest["finished"] == 20 and manifest["passed"] == len(kept)
     assert f"{len(kept)} trajectories kept" in proc.stderr
     assert "all" in proc.stderr and "20" in proc.stderr
+    if importlib.util.find_spec("datasets") is not None or os.environ.get("CI") == "true":
+        assert f"{len(kept)} trajectories also in" in proc.stderr
+        assert (out / "trajectories.parquet").is_file()
 
     again = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
     assert again.returncode == 0, again.stderr[-2000:]
