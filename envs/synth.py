@@ -20,6 +20,7 @@ __all__ = [
     "gc_paused",
     "pick_city",
     "random_date",
+    "user_handles",
 ]
 
 FIRST_NAMES = (
@@ -190,3 +191,15 @@ class IdPool:
             return False
         self._used.add(value)
         return True
+
+
+def user_handles(rng: random.Random, names: IdPool, first: str, last: str) -> tuple[str, str]:
+    """A unique user id ('ana_lopez_1234') and email ('ana.lopez5678@example.com') for a person."""
+    while True:
+        user_id = f"{first}_{last}_{rng.randint(1000, 9999)}"
+        if names.take(user_id):
+            break
+    while True:
+        email = f"{first}.{last}{rng.randint(1000, 9999)}@example.com"
+        if names.take(email):
+            return user_id, email

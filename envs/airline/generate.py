@@ -41,7 +41,7 @@ from envs.airline.schema import (
     User,
 )
 from envs.airline.tools import NEW_CERTIFICATE_IDS, NEW_RESERVATION_IDS
-from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused, random_date
+from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused, random_date, user_handles
 
 __all__ = ["FREE_BAGS", "generate_db"]
 
@@ -97,14 +97,7 @@ def _payment_methods(rng: random.Random, ids: IdPool) -> dict[str, PaymentMethod
 def _user(rng: random.Random, names: IdPool, payment_ids: IdPool) -> User:
     person = Person(rng)
     first, last = person.first.lower(), person.last.lower()
-    while True:
-        user_id = f"{first}_{last}_{rng.randint(1000, 9999)}"
-        if names.take(user_id):
-            break
-    while True:
-        email = f"{first}.{last}{rng.randint(1000, 9999)}@example.com"
-        if names.take(email):
-            break
+    user_id, email = user_handles(rng, names, first, last)
     saved = rng.choices((0, 1, 2, 3), weights=(10, 55, 28, 7))[0]
     return User(
         user_id=user_id,

@@ -32,7 +32,7 @@ from envs.retail.schema import (
     UserName,
     Variant,
 )
-from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused
+from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused, user_handles
 
 __all__ = ["generate_db"]
 
@@ -96,14 +96,7 @@ def _payment_methods(rng: random.Random, ids: IdPool) -> dict[str, PaymentMethod
 def _user(rng: random.Random, names: IdPool, payment_ids: IdPool) -> User:
     person = Person(rng)
     first, last = person.first.lower(), person.last.lower()
-    while True:
-        user_id = f"{first}_{last}_{rng.randint(1000, 9999)}"
-        if names.take(user_id):
-            break
-    while True:
-        email = f"{first}.{last}{rng.randint(1000, 9999)}@example.com"
-        if names.take(email):
-            break
+    user_id, email = user_handles(rng, names, first, last)
     fields = address_fields(rng)
     while not names.take(f"{first} {last} {fields['zip']}"):  # name + zip finds exactly one user
         fields["zip"] = f"{fields['zip'][:3]}{rng.randint(0, 99):02d}"
