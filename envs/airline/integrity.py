@@ -26,6 +26,7 @@ from envs.airline.schema import (
     Reservation,
 )
 from envs.airline.tools import AIRPORTS, NOW
+from envs.integrity import check_payment_key, check_user_links
 
 __all__ = ["check"]
 
@@ -183,18 +184,9 @@ def _check_users(db: AirlineDB, problems: list[str]) -> None:
         seen = emails.setdefault(user.email, uid)
         if seen != uid:
             problems.append(f"{where}: email {user.email} also belongs to {seen}")
-        if len(set(user.reservations)) != len(user.reservations):
-            problems.append(f"{where}: a reservation id is listed twice")
-        for rid in user.reservations:
-            res = db.reservations.get(rid)
-            if res is None:
-                problems.append(f"{where}: reservation {rid} does not exist")
-            elif res.user_id != uid:
-                problems.append(f"{where}: reservation {rid} belongs to {res.user_id}")
+        check_user_links(problems, where, uid, user.reservations, db.reservations, "reservation")
         for pid, method in user.payment_methods.items():
-            kind = type(method).__struct_config__.tag
-            if method.id != pid or not _PAYMENT_ID.match(pid) or not pid.startswith(f"{kind}_"):
-                problems.append(f"{where}: payment method key {pid} does not match {kind} {method.id}")
+            check_payment_key(problems, where, pid, method, _PAYMENT_ID)
             if isinstance(method, (GiftCard, Certificate)) and method.amount < 0:
                 problems.append(f"{where}: {pid} has negative balance {method.amount}")
             if isinstance(method, CreditCard) and not re.fullmatch(r"\d{4}", method.last_four):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from envs.integrity import check_payment_key, check_user_links
 from envs.retail.schema import GiftCard, Order, RetailDB
 
 __all__ = ["check"]
@@ -75,18 +76,9 @@ def _check_users(db: RetailDB, problems: list[str]) -> None:
         seen = name_zip.setdefault(key, uid)
         if seen != uid:
             problems.append(f"{where}: name and zip {user.address.zip} also match {seen}")
-        if len(set(user.orders)) != len(user.orders):
-            problems.append(f"{where}: an order id is listed twice")
-        for oid in user.orders:
-            order = db.orders.get(oid)
-            if order is None:
-                problems.append(f"{where}: order {oid} does not exist")
-            elif order.user_id != uid:
-                problems.append(f"{where}: order {oid} belongs to {order.user_id}")
+        check_user_links(problems, where, uid, user.orders, db.orders, "order")
         for pid, method in user.payment_methods.items():
-            kind = type(method).__struct_config__.tag
-            if method.id != pid or not _PAYMENT_ID.match(pid) or not pid.startswith(f"{kind}_"):
-                problems.append(f"{where}: payment method key {pid} does not match {kind} {method.id}")
+            check_payment_key(problems, where, pid, method, _PAYMENT_ID)
             if isinstance(method, GiftCard) and method.balance < 0:
                 problems.append(f"{where}: {pid} has negative balance {method.balance}")
 
