@@ -18,6 +18,7 @@ __all__ = [
     "Request",
     "SamplingParams",
     "ToolCall",
+    "one_line",
     "parse_tool_calls",
 ]
 
@@ -80,6 +81,12 @@ class Completion(msgspec.Struct, kw_only=True):
     completion_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+
+
+def one_line(text: object, limit: int = 240) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def parse_tool_calls(

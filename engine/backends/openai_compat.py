@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from engine.backends.base import Backend, Completion, Constraint, Request, ToolCall, parse_tool_calls
+from engine.backends.base import Backend, Completion, Constraint, Request, ToolCall, one_line, parse_tool_calls
 from grammars import agent_turn_grammar, get_format
 
 __all__ = ["OpenAICompatBackend"]
@@ -33,14 +33,10 @@ def _import_httpx() -> Any:
     return httpx
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
 
 class _HTTPError(Exception):
     def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"HTTP {status}: {_one_line(body)}")
+        super().__init__(f"HTTP {status}: {one_line(body, 200)}")
         self.status = status
         self.body = body
 
@@ -104,10 +100,10 @@ class OpenAICompatBackend(Backend):
             except _HTTPError as exc:
                 completion = self._failed(request, str(exc))
             except (ValueError, KeyError, TypeError, IndexError) as exc:
-                completion = self._failed(request, f"bad response: {_one_line(str(exc))}")
+                completion = self._failed(request, f"bad response: {one_line(str(exc), 200)}")
             except Exception as exc:  # transport errors: connection refused, timeouts...
                 where = f"{type(exc).__name__} talking to {self.base_url}"
-                completion = self._failed(request, _one_line(f"{where}: {exc}"))
+                completion = self._failed(request, one_line(f"{where}: {exc}", 200))
         completion.latency_s = time.perf_counter() - start
         return completion
 
@@ -194,7 +190,7 @@ class OpenAICompatBackend(Backend):
                     fn = call["function"]
                     calls.append(ToolCall(name=str(fn["name"]), arguments=_arguments(fn, i)))
             except (ValueError, KeyError, TypeError) as exc:
-                error, calls = _one_line(f"bad tool call from the server: {exc}"), []
+                error, calls = one_line(f"bad tool call from the server: {exc}", 200), []
                 text = text or json.dumps(message.get("tool_calls"), ensure_ascii=False)
         else:
             text = choice.get("text") or ""

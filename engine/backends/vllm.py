@@ -29,6 +29,7 @@ from engine.backends.base import (
     Constraint,
     Request,
     ToolCall,
+    one_line,
     parse_tool_calls,
 )
 from grammars import ToolCallFormat, agent_turn_grammar, detect_format
@@ -49,10 +50,6 @@ def _import_vllm() -> Any:
         raise ImportError(f"the vllm backend needs vLLM ({exc}): {_INSTALL}") from exc
     return vllm
 
-
-def _one_line(text: object, limit: int = 240) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
 
 
 class VLLMConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -101,7 +98,7 @@ def make_vllm_backend(options: dict[str, Any]) -> VLLMBackend:
     try:
         config = msgspec.convert(options, VLLMConfig, strict=True).check()
     except (msgspec.ValidationError, ValueError) as exc:
-        raise BackendConfigError(f"vllm backend: {_one_line(exc)}") from None
+        raise BackendConfigError(f"vllm backend: {one_line(exc)}") from None
     return VLLMBackend(config)
 
 
@@ -299,7 +296,7 @@ class VLLMBackend(Backend):
                 finish_reason="error",
                 prompt_tokens=prompt_tokens,
                 latency_s=time.perf_counter() - started,
-                error=_one_line(message),
+                error=one_line(message),
             )
 
         # 1) Render the prompt and the sampling parameters.
@@ -325,7 +322,7 @@ class VLLMBackend(Backend):
             async for out in self._engine.generate(engine_input, params, internal_id):
                 final = out
         except EngineDeadError as exc:
-            raise RuntimeError(f"the vLLM engine died: {_one_line(exc)}") from exc
+            raise RuntimeError(f"the vLLM engine died: {one_line(exc)}") from exc
         except Exception as exc:  # validation of the request or its grammar, or one bad step
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             return failed(f"vLLM refused the request: {type(cause).__name__}: {cause}", len(ids))
