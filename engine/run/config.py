@@ -28,7 +28,11 @@ class DBSection(_Section):
 
 
 class TasksSection(_Section):
-    """Which tasks to play: generated here (n, seed, config) or read from a task file."""
+    """Which tasks to play: generated here (n, seed, config) or read from a task file.
+
+    ``phrase = true`` has the user simulator's model reword each generated instruction; a
+    rewording that loses an id, date or number keeps the deterministic template.
+    """
 
     n: int = Field(default=20, ge=1)
     seed: int = 0

@@ -28,6 +28,7 @@ from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
 from engine.tasks.generate import generate, write_tasks
 from engine.tasks.model import Task, decode_task
+from engine.tasks.scripts import phrase
 from envs import BaseDB, get_domain
 
 __all__ = ["Progress", "RunPlan", "Session", "finish_manifest", "plan_run", "resolve_backend_config", "run_plan"]
@@ -60,6 +61,22 @@ def resolve_backend_config(section: dict[str, Any], base_dir: Path) -> dict[str,
         if candidate.exists():
             resolved["model"] = str(candidate.resolve())
     return resolved
+
+
+def phrase_tasks(tasks: list[Task], backend_config: dict[str, Any]) -> tuple[list[Task], int]:
+    """Have the user simulator's model reword each task's instruction (engine.tasks.scripts.phrase).
+
+    A rewording that drops an id, date or number keeps the template; returns how many did.
+    """
+    backend = make_backend(backend_config)
+
+    async def reword() -> tuple[list[Task], int]:
+        try:
+            return await phrase(tasks, backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(reword())
 
 
 class RunPlan(msgspec.Struct, kw_only=True):
@@ -118,6 +135,9 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
         else:
             tasks_config = load_tasks_config(data["tasks"]["config"])
             tasks, report = generate(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
+            if config.tasks.phrase:
+                tasks, kept = phrase_tasks(tasks, user or agent)
+                rundir.write_manifest(phrased=len(tasks) - kept, phrase_fallbacks=kept)
             write_tasks(rundir.tasks, tasks, report)
     tasks = [decode_task(line) for line in rundir.tasks.read_bytes().splitlines() if line]
     if any(t.domain != config.domain for t in tasks):

@@ -7,6 +7,7 @@ The lead mounts ``tasks_app`` with ``app.add_typer(tasks_app, name="tasks")``. B
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import typer
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import export_file, read_tasks
 from engine.tasks.generate import generate, read_report, write_tasks
+from engine.tasks.model import Task
 from engine.tasks.stats import heatmap, summary
 from envs import DOMAINS, get_domain
 
@@ -46,6 +48,14 @@ def tasks_generate(
         typer.Option("--db", help="A tau2-bench or generated db.json (default: generate one)."),
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [tasks] table.")] = None,
+    phrase_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--phrase-with",
+            help="TOML with a backend table (a run config works: its [user], else [agent]); that model "
+            "rewords each instruction, keeping the template where it would lose an id, date or number.",
+        ),
+    ] = None,
 ) -> None:
     """Generate N validated tasks for one domain and write them as JSONL (plus a report)."""
     if ctx.invoked_subcommand is not None:
@@ -65,12 +75,31 @@ def tasks_generate(
     start = time.perf_counter()
     tasks, report = generate(domain, base, n, seed, cfg)
     elapsed = time.perf_counter() - start
+    if phrase_with is not None:
+        tasks, kept = _phrase(tasks, phrase_with)
+        typer.echo(f"{len(tasks) - kept} instructions reworded by the model, {kept} kept the template")
     write_tasks(out, tasks, report)
     typer.echo(
         f"wrote {len(tasks)} {domain} tasks to {out} in {elapsed:.2f} s ({report.attempts} attempts) from {source}"
     )
     if len(tasks) < n:
         typer.echo(f"warning: only {len(tasks)} of {n} tasks could be made from this DB", err=True)
+
+
+def _phrase(tasks: list[Task], path: Path) -> tuple[list[Task], int]:
+    """Reword instructions with the model a TOML file's backend table names."""
+    from engine.run.runner import phrase_tasks, resolve_backend_config
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TasksUsageError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TasksUsageError(f"{path}: not valid TOML: {exc}") from None
+    section = data.get("user") or data.get("agent") or data
+    if not isinstance(section, dict) or "backend" not in section:
+        raise TasksUsageError(f"{path}: needs a backend table ([user] or [agent] with a 'backend' key)")
+    return phrase_tasks(tasks, resolve_backend_config(section, Path.cwd()))
 
 
 @tasks_app.command("stats")

@@ -172,3 +172,48 @@ def test_bad_config_gets_one_line_error(tmp_path: Path, cache: Path) -> None:
     missing.write_text("[agent]\nmodel = 'x'\n")
     proc = _writ(["run", str(missing), "--out", str(tmp_path / "y")], cache)
     assert proc.returncode == 2 and "agent" in proc.stderr and "backend" in proc.stderr
+
+
+def test_phrase_rewords_instructions_with_the_model_or_keeps_the_template(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.run.config import load_run_config
+    from engine.run.runner import plan_run
+    from engine.tasks.scripts import must_keep
+
+    monkeypatch.setenv("WRIT_CACHE", str(cache))
+    config = _write_config(tmp_path, "phrase", n=3)
+    config.write_text(config.read_text().replace("[tasks]\n", "[tasks]\nphrase = true\n"))
+    plan = plan_run(load_run_config(config), tmp_path / "run")
+    plan.rundir.close()
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["phrased"] + manifest["phrase_fallbacks"] == 3
+    unphrased = tmp_path / "plain.toml"
+    unphrased.write_text(CONFIG.format(domain="airline", n=3, steps=6))
+    plain = plan_run(load_run_config(unphrased), tmp_path / "plain")
+    plain.rundir.close()
+    for task, template in zip(plan.tasks, plain.tasks, strict=True):
+        assert task.task_id == template.task_id
+        kept = task.instruction == template.instruction
+        assert kept or all(token in task.instruction for token in must_keep(template.instruction))
+    assert sum(t.instruction == p.instruction for t, p in zip(plan.tasks, plain.tasks, strict=True)) == (
+        manifest["phrase_fallbacks"]
+    )
+
+
+def test_tasks_command_phrases_with_a_configured_model(tmp_path: Path, cache: Path) -> None:
+    config = _write_config(tmp_path, "model")
+    out = tmp_path / "tasks.jsonl"
+    args = ["tasks", "--domain", "retail", "--n", "3", "--seed", "2", "--out", str(out), "--phrase-with", str(config)]
+    proc = _writ(args, cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "instructions reworded by the model" in proc.stdout
+    assert len(out.read_text().splitlines()) == 3
+    again = tmp_path / "again.jsonl"
+    assert _writ([*args[:-3], str(again), *args[-2:]], cache).returncode == 0
+    assert again.read_bytes() == out.read_bytes()  # same seed, same model: same bytes
+    bad = tmp_path / "nomodel.toml"
+    bad.write_text("[tasks]\nn = 3\n")
+    proc = _writ([*args[:-1], str(bad)], cache)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"writ: error: {bad}: needs a backend table ([user] or [agent] with a 'backend' key)"
