@@ -61,6 +61,7 @@ __all__ = [
     "trajectory_record",
     "write_parquet",
     "write_trajectories",
+    "write_trajectory_records",
 ]
 
 SFT_COLUMNS = (
@@ -229,12 +230,16 @@ def arguments_as_objects(messages: Iterable[dict[str, Any]]) -> list[dict[str, A
 
 
 def read_results(path: str | Path) -> list[ConversationResult]:
-    """Every ``ConversationResult`` in a results.jsonl file, in file order."""
+    """Every ``ConversationResult`` in a results.jsonl file, in file order.
+
+    A last line without its newline was cut by a crash before it was acknowledged; it is skipped.
+    """
     path = Path(path)
     try:
-        lines = path.read_bytes().splitlines()
+        data = path.read_bytes()
     except OSError as exc:
         raise ExportError(f"cannot read {path}: {exc.strerror}") from None
+    lines = data[: data.rfind(b"\n") + 1].splitlines()
     results = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -261,9 +266,18 @@ def write_trajectories(results_path: str | Path, out_path: str | Path, *, passed
 
     Returns how many records were written. Every record is checked before the file is replaced.
     """
-    results = [r for r in read_results(results_path) if r.passed or not passed_only]
-    results.sort(key=lambda r: (r.task_id, r.attempt, r.conversation_id))
-    lines = [encode_trajectory(r) for r in results]
+    return write_trajectory_records(read_results(results_path), out_path, passed_only=passed_only)
+
+
+def write_trajectory_records(
+    results: Iterable[ConversationResult], out_path: str | Path, *, passed_only: bool = True
+) -> int:
+    """``write_trajectories`` for results already in memory."""
+    kept = sorted(
+        (r for r in results if r.passed or not passed_only),
+        key=lambda r: (r.task_id, r.attempt, r.conversation_id),
+    )
+    lines = [encode_trajectory(r) for r in kept]
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(out, lines)

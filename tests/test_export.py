@@ -340,6 +340,8 @@ def test_read_results_names_the_bad_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
     path.write_bytes(encode_result(failed_result()) + b"\n")
     assert read_results(path) == [failed_result()]
+    path.write_bytes(encode_result(failed_result()) + b"\n" + encode_result(failed_result())[:40])
+    assert read_results(path) == [failed_result()]  # a crash-cut last line was never acknowledged
 
 
 def test_write_trajectories_keeps_passing_sorted(results: list[ConversationResult], tmp_path: Path) -> None:

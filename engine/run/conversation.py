@@ -81,7 +81,6 @@ class Conversation:
         ]
         self.user_system = USER_PREAMBLE + task.instruction
         self.calls: list[CallRecord] = []
-        self.agent_texts: list[str] = [GREETING]
         self.next_role = "user"
         self.termination: str | None = None
         self.errors_in_a_row = 0
@@ -164,7 +163,6 @@ class Conversation:
         content = completion.text if not completion.tool_calls else _content_before_calls(completion.text)
         if not completion.tool_calls:
             self.messages.append({"role": "assistant", "content": content.strip()})
-            self.agent_texts.append(content)
             self.next_role = "user"
             return
         tool_calls = []

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "NATURAL_ENDS",
     "TERMINATIONS",
     "ConversationResult",
     "RewardParts",
@@ -30,6 +31,9 @@ TERMINATIONS = (
     "context_limit",  # the conversation no longer fits the model's context
     "backend_error",  # the backend failed on this conversation
 )
+
+NATURAL_ENDS = frozenset({"user_stop", "transfer", "out_of_scope"})
+"""Terminations that end a conversation on its own terms; only these can pass verification."""
 
 
 class RewardParts(msgspec.Struct, kw_only=True, frozen=True):

@@ -2,22 +2,20 @@
 
 ``results.jsonl`` is the source of truth: one fsynced line per finished conversation, appended
 and never rewritten except to drop a line cut short by a crash. ``trajectories.jsonl`` holds the
-passing conversations as SFT records; after a crash it is rebuilt from the results, so the two
-always agree. Re-opening a directory resumes it: finished conversations are not run again.
+passing conversations as SFT records; each session starts by rebuilding it from the results
+(sorted by task and attempt), so the two always agree after a crash. Re-opening a directory
+resumes it: finished conversations are not run again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import msgspec
-
-from engine.export import trajectory_record
-from engine.run.records import ConversationResult, decode_result, encode_result
+from engine.export import encode_trajectory, read_results, write_trajectory_records
+from engine.run.records import ConversationResult, encode_result
 
 __all__ = ["RunDir", "RunDirError"]
 
@@ -93,31 +91,20 @@ class RunDir:
                 handle.truncate(keep)
                 os.fsync(handle.fileno())
 
-    def read_results(self) -> Iterator[ConversationResult]:
+    def read_results(self) -> list[ConversationResult]:
         """Every finished conversation recorded so far (a crash-cut last line is skipped)."""
-        if not self.results.exists():
-            return
-        with self.results.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    return
-                try:
-                    yield decode_result(line)
-                except msgspec.DecodeError as exc:
-                    raise RunDirError(f"{self.results}:{number}: corrupt result line: {exc}") from None
+        return read_results(self.results) if self.results.exists() else []
 
     def open_for_append(self) -> set[str]:
         """Prepare to append: repair a cut line, rebuild trajectories; return finished ids."""
         self._repair_tail(self.results)
+        results = self.read_results()
         done: set[str] = set()
-        kept: list[bytes] = []
-        for result in self.read_results():
+        for result in results:
             if result.conversation_id in done:
                 raise RunDirError(f"{self.results}: {result.conversation_id} recorded twice")
             done.add(result.conversation_id)
-            if result.passed:
-                kept.append(json.dumps(trajectory_record(result)).encode() + b"\n")
-        _write_atomic(self.trajectories, b"".join(kept))
+        write_trajectory_records(results, self.trajectories)
         self._results_handle = self.results.open("ab")
         self._traj_handle = self.trajectories.open("ab")
         return done
@@ -128,7 +115,7 @@ class RunDir:
             raise RuntimeError("RunDir.append before open_for_append")
         _fsync_append(self._results_handle, encode_result(result) + b"\n")
         if result.passed:
-            _fsync_append(self._traj_handle, json.dumps(trajectory_record(result)).encode() + b"\n")
+            _fsync_append(self._traj_handle, encode_trajectory(result) + b"\n")
 
     def close(self) -> None:
         """Close the append handles."""

@@ -22,7 +22,7 @@ import msgspec
 from engine.backends import Backend, SamplingParams, make_backend
 from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
-from engine.run.records import ConversationResult
+from engine.run.records import NATURAL_ENDS, ConversationResult
 from engine.run.rundir import RunDir
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
@@ -181,7 +181,7 @@ def _result(conv: Conversation, backend: str, agent_model: str, user_model: str)
         w=task.w,
         e=task.e,
         behavior=msgspec.to_builtins(task.behavior),
-        passed=verdict.passed and conv.termination in ("user_stop", "transfer", "out_of_scope"),
+        passed=verdict.passed and conv.termination in NATURAL_ENDS,
         reward=verdict.reward,
         failures=verdict.failures,
         termination=conv.termination or "backend_error",
