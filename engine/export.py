@@ -64,6 +64,9 @@ __all__ = [
     "write_trajectory_records",
 ]
 
+# The token counts an SFT record carries (the run's results.jsonl also has later-turn counts).
+SFT_TOKEN_FIELDS = ("agent_prompt", "agent_cached", "agent_completion", "user_prompt", "user_cached", "user_completion")
+
 SFT_COLUMNS = (
     "messages",
     "tools",
@@ -200,7 +203,7 @@ def trajectory_record(result: ConversationResult) -> dict[str, Any]:
         "reward": msgspec.structs.asdict(result.reward),
         "termination": result.termination,
         "turns": result.turns,
-        "tokens": msgspec.structs.asdict(result.tokens),
+        "tokens": {k: getattr(result.tokens, k) for k in SFT_TOKEN_FIELDS},
         "behavior": dict(result.behavior),
         "backend": result.backend,
         "agent_model": result.agent_model,
@@ -289,12 +292,7 @@ def sft_features() -> datasets.Features:
     ds = _need("datasets")
     string, i64, f64 = ds.Value("string"), ds.Value("int64"), ds.Value("float64")
     reward = {k: f64 for k in ("goal_state", "outputs", "evidence", "total")}
-    tokens = {
-        k: i64
-        for k in (
-            "agent_prompt", "agent_cached", "agent_completion", "user_prompt", "user_cached", "user_completion"
-        )
-    }
+    tokens = dict.fromkeys(SFT_TOKEN_FIELDS, i64)
     columns: dict[str, Any] = {
         "messages": ds.List(ds.Json()),
         "tools": string,

@@ -2,7 +2,8 @@
 
 It reads ``RUN_DIR/results.jsonl`` (one ``ConversationResult`` per finished conversation) and prints
 plain-text tables: pass rate by (W, E), by domain, trajectory type and each behaviour field,
-termination reasons, the commonest verification failures and tokens per conversation. The plots
+termination reasons, the commonest verification failures, why the dropped conversations were
+dropped (one cause each with what to change, see ``engine.run.diagnose``) and tokens per conversation. The plots
 (pass-rate heat map over W x E, termination bar chart, token histogram) go to ``RUN_DIR/plots/``;
 matplotlib is imported only to draw them. It changes nothing else in the run directory.
 """
@@ -19,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from engine.export import read_results
+from engine.run.diagnose import summarize_causes
 from engine.run.records import TERMINATIONS, ConversationResult
 
 __all__ = ["StatsError", "format_summary", "plot", "stats", "summarize", "total_tokens"]
@@ -81,6 +83,7 @@ def summarize(results: Sequence[ConversationResult], top_failures: int = 10) -> 
         "behavior": {k: _by(results, lambda r, k=k: r.behavior.get(k)) for k in behaviour_keys},
         "termination": {t: _rate([r for r in results if r.termination == t]) for t in order},
         "failures": [[text, n] for text, n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))[:top_failures]],
+        "dropped": summarize_causes(results),
         "turns": _spread([r.turns for r in results]),
         "tokens": tokens,
     }
@@ -107,6 +110,16 @@ def _group_table(title: str, groups: dict[str, Any], width: int) -> list[str]:
     return out
 
 
+def _dropped_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Cause, count, share and what to change per row, the example conversation on the line below."""
+    width = max(len(row["cause"]) for row in rows) + 2
+    out = ["why conversations were dropped:", f"  {'cause':<{width}}{'count':>6}{'share':>8}  what to change"]
+    for row in rows:
+        out.append(f"  {row['cause']:<{width}}{row['count']:>6}{100 * row['share']:>7.1f}%  {row['advice']}")
+        out.append(f"  {'':<{width}}{'e.g.':>14}  {row['example']['conversation_id']}: {row['example']['excerpt']}")
+    return out
+
+
 def format_summary(summary: dict[str, Any], source: str = "") -> str:
     """The summary as printable plain-text tables."""
     c, t = summary["conversations"], summary["tasks"]
@@ -130,6 +143,8 @@ def format_summary(summary: dict[str, Any], source: str = "") -> str:
     if summary["failures"]:
         out += ["", "commonest verification failures:"]
         out += [f"  {n:>6}  {text}" for text, n in summary["failures"]]
+    if summary.get("dropped"):
+        out += ["", *_dropped_table(summary["dropped"])]
     out += ["", f"{'per conversation':<24}{'mean':>10}{'median':>10}{'p90':>10}{'max':>10}"]
     rows = {"turns": summary["turns"], **{f"tokens {k}": v for k, v in summary["tokens"].items()}}
     out += [f"{k:<24}" + "".join(f"{v[s]:>10.0f}" for s in ("mean", "median", "p90", "max")) for k, v in rows.items()]

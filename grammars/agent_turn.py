@@ -32,6 +32,9 @@ class Bounds(msgspec.Struct, kw_only=True, frozen=True):
     max_string_length: int = 128
     max_items: int = 8
     max_properties: int = 8
+    min_integer: int = -(10**15)
+    max_integer: int = 10**15
+    max_number: float = 1e15
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -58,7 +61,7 @@ def _types(schema: dict[str, Any]) -> set[str]:
 
 
 def bound_schema(schema: Any, bounds: Bounds = DEFAULT_BOUNDS) -> Any:
-    """A copy of ``schema`` with limits on every open string, array and object, prose dropped."""
+    """A copy of ``schema`` with limits on every open string, number, array and object, prose dropped."""
     if isinstance(schema, list):
         return [bound_schema(item, bounds) for item in schema]
     if not isinstance(schema, dict):
@@ -77,6 +80,14 @@ def bound_schema(schema: Any, bounds: Bounds = DEFAULT_BOUNDS) -> Any:
     closed = "enum" in out or "const" in out
     if "string" in kinds and not closed:
         out.setdefault("maxLength", bounds.max_string_length)
+    # Integers inside what the kernel's 64-bit fields hold (llguidance cannot compile the full
+    # 64-bit range; no count, amount or id number here comes near 10^15).
+    if "integer" in kinds and not closed:
+        out.setdefault("minimum", bounds.min_integer)
+        out.setdefault("maximum", bounds.max_integer)
+    elif "number" in kinds and not closed:  # finite, and far from where JSON parsers round to inf
+        out.setdefault("minimum", -bounds.max_number)
+        out.setdefault("maximum", bounds.max_number)
     if "array" in kinds and not closed:
         out.setdefault("maxItems", bounds.max_items)
     if "object" in kinds and not closed:

@@ -111,7 +111,8 @@ def test_a_file_that_is_not_a_gguf_gives_one_line_error(tmp_path: Path) -> None:
     path.write_bytes(b"not a model")
     with pytest.raises(BackendConfigError) as info:
         make_backend({"backend": "llamacpp", "model": str(path)})
-    assert str(info.value) == f"llama.cpp could not load {str(path)!r} (not a valid GGUF?)"
+    assert str(info.value).startswith(f"the model at {path} failed while loading: llama.cpp could not load it; ")
+    assert str(info.value).endswith("gguf_init_from_reader: invalid magic characters: 'not ', expected 'GGUF'")
 
 
 def test_missing_library_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

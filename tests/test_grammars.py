@@ -158,6 +158,7 @@ def test_bound_schema_closes_every_open_part() -> None:
             "l": {"type": "array", "items": {"type": "object", "properties": {"x": {"type": "string"}}}},
             "m": {"type": "object", "additionalProperties": {"type": "integer"}},
             "u": {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "null"}]},
+            "n": {"type": "number"},
         },
         "required": ["s"],
     }
@@ -175,8 +176,13 @@ def test_bound_schema_closes_every_open_part() -> None:
                 },
                 "maxItems": 4,
             },
-            "m": {"type": "object", "additionalProperties": {"type": "integer"}, "maxProperties": 2},
+            "m": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": -(10**15), "maximum": 10**15},
+                "maxProperties": 2,
+            },
             "u": {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "null"}]},
+            "n": {"type": "number", "minimum": -1e15, "maximum": 1e15},
         },
         "required": ["s"],
         "additionalProperties": False,

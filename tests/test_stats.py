@@ -1,4 +1,4 @@
-"""``writ stats``: pass rates by (W, E) and behaviour, terminations, tokens, the PNG plots, bad run dirs."""
+"""``writ stats``: pass rates by (W, E) and behaviour, terminations, drop causes, tokens, plots, bad run dirs."""
 
 from __future__ import annotations
 
@@ -81,6 +81,17 @@ def test_summary_counts(results: list[ConversationResult]) -> None:
     assert totals[:2] == [1550, 1550]
     assert s["tokens"]["total"] == {"mean": sum(totals) / 7, "median": totals[3], "p90": totals[6], "max": totals[6]}
     assert s["tokens"]["agent_cached"]["max"] == 8000
+    # the four dropped: a backend failure, a transfer the agent never made, chat with no tool call, tool errors
+    assert [(d["cause"], d["count"], d["share"]) for d in s["dropped"]] == [
+        ("backend_error", 1, 0.25),
+        ("user_off_script", 1, 0.25),
+        ("agent_no_tools", 1, 0.25),
+        ("tool_errors", 1, 0.25),
+    ]
+    assert s["dropped"][2]["example"] == {
+        "conversation_id": "airline-0003-a0",
+        "excerpt": "last agent message: Could you give me your user id?",
+    }
 
 
 def test_text_tables(results: list[ConversationResult]) -> None:
@@ -109,6 +120,15 @@ def test_text_tables(results: list[ConversationResult]) -> None:
         "  backend_error         1       0     0.0%",
     ]
     assert "       2  goal_state: reservation differs" in lines
+    at = lines.index("why conversations were dropped:")
+    assert lines[at + 1 : at + 3] == [
+        "  cause             count   share  what to change",
+        "  backend_error         1   25.0%  the backend failed: check the server or model logs, memory and backend"
+        " settings",
+    ]
+    assert lines[at + 5].endswith("e.g.  airline-0003-v1: user wrote ###TRANSFER### though the agent did not"
+                                  " transfer: I want to cancel something.")
+    assert lines[at + 10] == ""
     assert lines[-1] == "tokens total_passed           8189     11507     11509     11509"
 
 

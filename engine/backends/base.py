@@ -112,6 +112,8 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     model: str = ""
+    #: decisions the backend made that a user should see in the run log (threads, template, format)
+    notes: tuple[str, ...] = ()
 
     @abc.abstractmethod
     async def generate(self, requests: Sequence[Request]) -> list[Completion]:

@@ -1,18 +1,24 @@
 """llama.cpp backend: conversations decoded together as parallel sequences, llguidance-constrained.
 
 A worker thread owns the model. Requests from any number of ``generate`` calls join one queue;
-each takes a free sequence slot (the one whose cached tokens share the longest prefix with its
-prompt, so later turns of a conversation reuse the KV cache; a longer prefix cached in another
-slot, such as a shared system prompt, is copied over), and every step decodes one token of every
-live sequence in a single ``llama_decode`` batch. Constraints are llguidance grammars
-(lark / JSON schema / regex) compiled once per ``Constraint.key``; each sequence gets its own
-matcher, and the token masks of all sequences are computed in parallel while the batch decodes.
+each takes a free sequence slot and every step decodes one token of every live sequence in a
+single ``llama_decode`` batch. Slot choice keeps prompt caches alive across turns and roles: a
+request goes to the slot that already holds its own earlier turn (it loses at most the
+re-rendered tail), else to an empty slot, else to the least recently used one; a longer prefix
+cached in another slot (a shared system prompt) is copied over instead of decoded again. Give
+each live conversation two slots (agent and user) and neither role evicts the other's cache.
+Constraints are llguidance grammars (lark / JSON schema / regex) compiled once per
+``Constraint.key``; each sequence gets its own matcher, and the token masks of all sequences are
+computed in parallel while the batch decodes. Prompts with tools go through
+``engine.backends.prompting``, so a template that cannot show tools still gets a tool list in
+the same call syntax the grammar enforces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import queue
 import threading
 import time
@@ -32,11 +38,10 @@ from engine.backends.base import (
     ToolCall,
     parse_tool_calls,
 )
-from engine.backends.chat_template import ChatTemplate
 from engine.backends.llamacpp_native import LlamaNative, free_cores, import_llguidance
+from engine.backends.prompting import ToolPrompt
 from engine.backends.sampling import allowed_mask, request_rng, sample_token
-from grammars import ToolCallFormat, agent_turn_grammar, detect_format
-from grammars import get_format as get_tool_format
+from grammars import ToolCallFormat, agent_turn_grammar
 
 __all__ = ["LlamaCppBackend"]
 
@@ -69,10 +74,15 @@ class _Slot:
     seq: int
     history: list[int] = field(default_factory=list)  # tokens whose KV sits in this sequence
     job: _Job | None = None
+    last_used: int = 0  # admission counter when a job last took this slot (for LRU eviction)
+    prompt_end: int = 0  # length of the last prompt admitted here (its generation follows)
 
 
 # Wait for a prompt being prefilled in another slot when it shares this many more tokens.
 _WAIT_FOR_PREFIX = 64
+# A slot "holds this prompt's earlier turn" when the prompt extends the last prompt admitted there
+# except for a re-rendered tail of at most this many tokens (templates rewrite closing tags).
+_OWN_TAIL = 48
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -81,6 +91,25 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+def _control_tokens(native: LlamaNative) -> frozenset[int]:
+    """Ids of the vocabulary's control tokens (``<|im_start|>``, role headers, ...)."""
+    ll = native.ll
+    flag = ll.LLAMA_TOKEN_ATTR_CONTROL
+    return frozenset(t for t in range(native.n_vocab) if ll.llama_vocab_get_attr(native.vocab, t) & flag)
+
+
+def _threads_note(n_threads: int, configured: bool) -> str:
+    """The run-log line saying how many threads llama.cpp uses and why."""
+    if configured:
+        return f"llama.cpp uses {n_threads} threads (n_threads in the config)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return (
+        f"llama.cpp uses {n_threads} threads: {cores} usable cores, 1-minute load {load:.1f} "
+        "(set n_threads to override)"
+    )
 
 
 class LlamaCppBackend(Backend):
@@ -104,14 +133,19 @@ class LlamaCppBackend(Backend):
         self.model = model
         self.seed = seed
         self.n_threads = n_threads or free_cores()
+        notes = [_threads_note(self.n_threads, n_threads is not None)]
         self.native = LlamaNative(
             model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads, flash_attn=flash_attn
         )
         source = chat_template or self.native.chat_template
-        self.template = (
-            ChatTemplate(source, bos_token=self.native.bos_text, eos_token=self.native.eos_text) if source else None
+        self.prompting = ToolPrompt.for_model(
+            source, tool_format, bos_token=self.native.bos_text, eos_token=self.native.eos_text
         )
-        self._format_name = tool_format
+        self.template = self.prompting.template
+        notes += self.prompting.notes
+        # Control tokens (role tags and the like) end free text: they never appear in a message.
+        self._control = _control_tokens(self.native) - self.native.eog
+        self.notes = tuple(notes)
         self._slots = [_Slot(seq=i) for i in range(n_parallel)]
         self._inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._waiting: deque[_Job] = deque()
@@ -119,6 +153,7 @@ class LlamaCppBackend(Backend):
         self._executor: Any = None
         self._bitmask: np.ndarray | None = None
         self._mask_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writ-mask")
+        self._admitted = 0
         self._closed = False
         self._dead: str | None = None  # why the worker thread stopped, if it crashed
         self._thread = threading.Thread(target=self._worker, name="writ-llamacpp", daemon=True)
@@ -128,10 +163,8 @@ class LlamaCppBackend(Backend):
 
     @property
     def tool_format(self) -> ToolCallFormat:
-        """The model's tool-call format: from the config, else read off the chat template."""
-        if self._format_name:
-            return get_tool_format(self._format_name)
-        return detect_format(self.template.source if self.template else None)
+        """The model's tool-call format: from the config, else read off the chat template, else Hermes."""
+        return self.prompting.fmt
 
     @functools.cached_property
     def tag_tokens(self) -> bool:
@@ -211,7 +244,7 @@ class LlamaCppBackend(Backend):
             if self.template is None:
                 return "the model has no chat template; send a prompt or set chat_template"
             try:
-                text = self.template.render(r.messages, r.tools)
+                text = self.prompting.render(r.messages, r.tools)
             except Exception as exc:
                 return f"chat template failed: {type(exc).__name__}: {exc}"
         else:
@@ -256,7 +289,7 @@ class LlamaCppBackend(Backend):
         return proto.deep_copy()
 
     def _admit(self) -> None:
-        """Move waiting jobs into free slots, reusing the longest cached prompt prefix."""
+        """Move waiting jobs into free slots (see ``_choose_slot``), reusing cached prefixes."""
         while self._waiting:
             free = [s for s in self._slots if s.job is None]
             if not free:
@@ -271,9 +304,8 @@ class LlamaCppBackend(Backend):
                     self._waiting.popleft()
                     self._resolve(job, self._completion(job, "error", error))
                     continue
-            # 1) The longest cached prefix: a free slot's own, or another slot's to share.
-            slot = max(free, key=lambda s: _common_prefix(s.history, job.prompt))
-            own = _common_prefix(slot.history, job.prompt)
+            slot, own = self._choose_slot(free, job.prompt)
+            # 1) The longest prefix cached anywhere: this slot's own, or another slot's to copy.
             donor, shared = None, own
             for other in self._slots:
                 n = _common_prefix(other.history, job.prompt) if other is not slot else 0
@@ -285,6 +317,8 @@ class LlamaCppBackend(Backend):
                         return
             # 2) Take the slot: keep or share the cached prefix, prefill the rest.
             self._waiting.popleft()
+            self._admitted += 1
+            slot.last_used, slot.prompt_end = self._admitted, len(job.prompt)
             keep = min(shared, len(job.prompt) - 1)
             if donor is not None and keep > own:
                 self.native.forget(slot.seq)
@@ -297,6 +331,29 @@ class LlamaCppBackend(Backend):
             slot.job = job
             job.slot, job.cached, job.n_past = slot.seq, keep, keep
             job.pending = job.prompt[keep:]
+
+    @staticmethod
+    def _choose_slot(free: list[_Slot], prompt: list[int]) -> tuple[_Slot, int]:
+        """The free slot that loses the fewest cached tokens, and how many of its tokens it keeps.
+
+        1) a slot holding this prompt's own earlier turn (the prompt extends the last prompt
+        admitted there, up to a short re-rendered tail): the one keeping the most; 2) an empty
+        slot; 3) the least recently used slot. A slot that only shares a common prefix with the
+        prompt (another conversation's system prompt, or the other role of this one) is taken
+        only as the LRU choice, so roles and conversations do not evict each other's caches.
+        """
+        best, best_own = None, 0
+        for slot in free:
+            own = _common_prefix(slot.history, prompt)
+            if own and own >= slot.prompt_end - min(_OWN_TAIL, slot.prompt_end // 2) and own > best_own:
+                best, best_own = slot, own
+        if best is not None:
+            return best, best_own
+        empty = [s for s in free if not s.history]
+        if empty:
+            return empty[0], 0
+        lru = min(free, key=lambda s: s.last_used)
+        return lru, _common_prefix(lru.history, prompt)
 
     def _step(self) -> None:
         """One batch: a token for every generating sequence plus prompt chunks, then sampling."""
@@ -373,7 +430,7 @@ class LlamaCppBackend(Backend):
         if job.matcher is not None and not job.matcher.consume_token(token):
             first = (job.matcher.get_error() or "token rejected").splitlines()[0]
             return self._finish(job, "error", f"constraint rejected token {token}: {first}")
-        if token in self.native.eog:
+        if token in self.native.eog or (job.matcher is None and token in self._control):
             return self._finish(job, "stop")
         job.text += self.native.pieces[token]
         for stop in sampling.stop:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from engine.backends.base import BackendConfigError
 
-__all__ = ["LlamaNative", "free_cores", "import_llama_cpp"]
+__all__ = ["LlamaNative", "context_params", "free_cores", "import_llama_cpp", "model_params"]
 
 _INSTALL = "pip install 'writ[llamacpp]'  (llama-cpp-python, llguidance)"
 
@@ -51,6 +51,30 @@ def free_cores() -> int:
     return max(1, (cores or 1) - busy)
 
 
+def model_params(ll: Any, *, extra_bufts: bool = True) -> Any:
+    """Model parameters for CPU inference; ``extra_bufts=False`` turns off llama.cpp's weight repacking."""
+    mparams = ll.llama_model_default_params()
+    mparams.n_gpu_layers = 0
+    if hasattr(mparams, "use_extra_bufts"):  # llama-cpp-python >= 0.3.16
+        mparams.use_extra_bufts = extra_bufts
+    return mparams
+
+
+def context_params(ll: Any, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int, flash_attn: bool) -> Any:
+    """Context parameters: ``n_seq`` separate KV streams of ``n_ctx`` tokens each."""
+    cparams = ll.llama_context_default_params()
+    cparams.n_ctx = n_ctx * n_seq
+    cparams.n_batch = n_batch
+    cparams.n_ubatch = n_batch
+    cparams.n_seq_max = n_seq
+    cparams.n_threads = n_threads
+    cparams.n_threads_batch = n_threads
+    cparams.kv_unified = False
+    cparams.flash_attn_type = 1 if flash_attn else 0  # auto (-1) picks it; slower on CPU here
+    cparams.no_perf = True
+    return cparams
+
+
 class LlamaNative:
     """A GGUF model with a context holding ``n_seq`` sequences of ``n_ctx`` tokens each.
 
@@ -58,25 +82,32 @@ class LlamaNative:
     conversation; a shared prompt prefix is copied between streams instead of decoded again.
     """
 
-    def __init__(self, path: str, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int, flash_attn: bool) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        n_ctx: int,
+        n_seq: int,
+        n_batch: int,
+        n_threads: int,
+        flash_attn: bool,
+        extra_bufts: bool = True,
+        preflight: bool = True,
+    ) -> None:
         ll = import_llama_cpp()
         self.ll = ll
+        if preflight:  # load and decode once in a child process first: a llama.cpp crash becomes one line
+            from engine.backends.preflight import preflight_gguf
+
+            extra_bufts = preflight_gguf(path, n_threads=n_threads, extra_bufts=extra_bufts).extra_bufts
+        self.extra_bufts = extra_bufts
         ll.llama_backend_init()
-        mparams = ll.llama_model_default_params()
-        mparams.n_gpu_layers = 0
-        self.model = ll.llama_model_load_from_file(path.encode(), mparams)
+        self.model = ll.llama_model_load_from_file(path.encode(), model_params(ll, extra_bufts=extra_bufts))
         if not self.model:
             raise BackendConfigError(f"llama.cpp could not load {path!r} (not a valid GGUF?)")
-        cparams = ll.llama_context_default_params()
-        cparams.n_ctx = n_ctx * n_seq
-        cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
-        cparams.n_seq_max = n_seq
-        cparams.n_threads = n_threads
-        cparams.n_threads_batch = n_threads
-        cparams.kv_unified = False
-        cparams.flash_attn_type = 1 if flash_attn else 0  # auto (-1) picks it; slower on CPU here
-        cparams.no_perf = True
+        cparams = context_params(
+            ll, n_ctx=n_ctx, n_seq=n_seq, n_batch=n_batch, n_threads=n_threads, flash_attn=flash_attn
+        )
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             ll.llama_model_free(self.model)

@@ -1,7 +1,8 @@
 """vLLM backend: every request goes to one AsyncLLM engine at once (continuous batching, prefix cache).
 
-Chat messages are rendered with the model's own chat template (``apply_chat_template`` with the
-tools) and sent as token ids, so the prompt the model sees is exactly the rendered text. Each
+Chat messages are rendered with the model's own chat template (through ``prompting.ToolPrompt``,
+which writes the tool list, past calls and tool results itself where the template does not) and
+sent as token ids, so the prompt the model sees is exactly the rendered text. Each
 request runs as its own asyncio task; the engine schedules them together and reuses the KV cache
 of any prefix it has already computed (the shared system prompt and tool list, earlier turns of
 the same conversation), which comes back as ``Completion.cached_tokens``. Constraints go to vLLM's
@@ -32,7 +33,8 @@ from engine.backends.base import (
     one_line,
     parse_tool_calls,
 )
-from grammars import ToolCallFormat, agent_turn_grammar, detect_format
+from engine.backends.prompting import ToolPrompt
+from grammars import ToolCallFormat, agent_turn_grammar
 from grammars import get_format as get_tool_format
 
 __all__ = ["VLLMBackend", "VLLMConfig", "make_vllm_backend"]
@@ -50,6 +52,13 @@ def _import_vllm() -> Any:
         raise ImportError(f"the vllm backend needs vLLM ({exc}): {_INSTALL}") from exc
     return vllm
 
+
+def _template_source(tokenizer: Any) -> str | None:
+    """The tokenizer's chat template text; of named templates, the tool-use one (else the default)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        template = template.get("tool_use") or template.get("default")
+    return template if isinstance(template, str) else None
 
 
 class VLLMConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -159,6 +168,14 @@ class VLLMBackend(Backend):
         self.start_s = time.perf_counter() - started
         # 2) The model's tokenizer renders chat messages with its own template.
         self.tokenizer = AutoTokenizer.from_pretrained(config.model, local_files_only=True)
+        #: renders requests' messages; its notes (what writ adds to the prompt) go to the run log
+        self.prompting = ToolPrompt.for_model(
+            _template_source(self.tokenizer),
+            config.tool_format,
+            bos_token=self.tokenizer.bos_token or "",
+            eos_token=self.tokenizer.eos_token or "",
+        )
+        self.notes = tuple(self.prompting.notes)
         self.max_model_len = int(self._engine.model_config.max_model_len)
         #: tokens per KV-cache block: prefix-cache hits come in whole blocks
         self.block_size = int(self._engine.vllm_config.cache_config.block_size)
@@ -167,11 +184,8 @@ class VLLMBackend(Backend):
 
     @property
     def tool_format(self) -> ToolCallFormat:
-        """The model's tool-call format: from the config, else read off the chat template."""
-        if self.config.tool_format:
-            return get_tool_format(self.config.tool_format)
-        template = self.tokenizer.chat_template
-        return detect_format(template if isinstance(template, str) else None)
+        """The model's tool-call format: from the config, else read off the chat template, else Hermes."""
+        return self.prompting.fmt
 
     @functools.cached_property
     def tag_tokens(self) -> bool:
@@ -207,12 +221,7 @@ class VLLMBackend(Backend):
             raise ValueError("a request needs exactly one of messages or prompt")
         if request.messages is not None:
             try:
-                text = self.tokenizer.apply_chat_template(
-                    request.messages,
-                    tools=request.tools or None,
-                    add_generation_prompt=True,
-                    tokenize=False,
-                )
+                text = self.prompting.render(request.messages, request.tools)
             except Exception as exc:
                 raise ValueError(f"chat template failed: {type(exc).__name__}: {exc}") from None
         else:

@@ -10,14 +10,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from engine.backends import Backend
 from engine.run.config import load_run_config
 from engine.run.records import ConversationResult
-from engine.run.runner import make_backends, plan_run, run_plan
+from engine.run.runner import RunPlan, make_backends, plan_run, run_plan
 
-__all__ = ["run"]
+__all__ = ["backend_notes", "cache_line", "cache_share", "run"]
 
 
 def summary_table(results: list[ConversationResult], title: str) -> Table:
@@ -35,6 +37,40 @@ def summary_table(results: list[ConversationResult], title: str) -> Table:
     reasons = Counter(r.termination for r in results)
     table.caption = "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
     return table
+
+
+def backend_notes(plan: RunPlan, agent: Backend, user: Backend | None) -> list[str]:
+    """What the backends decided (threads, prompt format) and warnings about the setup."""
+    lines = [f"agent: {note}" for note in agent.notes]
+    if user is not None:
+        lines += [f"user: {note}" for note in user.notes]
+    slots = plan.agent.get("n_parallel")
+    if user is None and plan.agent.get("backend") == "llamacpp" and isinstance(slots, int):
+        if slots < 2 * plan.config.max_live:
+            lines.append(
+                f"warning: n_parallel = {slots} gives fewer than two cache slots per live conversation "
+                f"(max_live = {plan.config.max_live}); the agent's and the user's prompts will evict "
+                f"each other's prefix cache. Set n_parallel = {2 * plan.config.max_live}."
+            )
+    return lines
+
+
+def cache_share(results: list[ConversationResult]) -> dict[str, tuple[int, int]]:
+    """Per role, (cached, prompt) tokens over later turns, where the prefix cache should serve most."""
+    share = {}
+    for role in ("agent", "user"):
+        cached = sum(getattr(r.tokens, f"{role}_cached_later") for r in results)
+        prompt = sum(getattr(r.tokens, f"{role}_prompt_later") for r in results)
+        share[role] = (cached, prompt)
+    return share
+
+
+def cache_line(results: list[ConversationResult]) -> str:
+    """One line: the share of later-turn prompt tokens served from the prefix cache, per role."""
+    parts = []
+    for role, (cached, prompt) in cache_share(results).items():
+        parts.append(f"{role} {cached / prompt:.1%} of {prompt:,}" if prompt else f"{role} -")
+    return "prefix cache on later turns: " + ", ".join(parts) + " prompt tokens"
 
 
 def run(
@@ -74,6 +110,9 @@ def run(
                 await run_plan_ray(plan, progress)
                 return
             agent_backend, user_backend = make_backends(plan)
+            for line in backend_notes(plan, agent_backend, user_backend):
+                plan.rundir.log(line)
+                console.print(f"[dim]{escape(line)}[/dim]")
             try:
                 await run_plan(plan, agent_backend, user_backend, progress)
             finally:
@@ -86,6 +125,7 @@ def run(
     results = list(plan.rundir.read_results())
     console.print(summary_table(results, f"writ run: {out}"))
     kept = sum(r.passed for r in results)
+    console.print(cache_line(results))
     console.print(f"{kept} trajectories kept in {plan.rundir.trajectories}")
     if cfg.output.parquet:
         _write_parquet(plan.rundir.trajectories, console)

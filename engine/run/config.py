@@ -54,6 +54,7 @@ class LimitsSection(_Section):
 
     max_steps: int = Field(default=40, ge=2)
     max_errors: int = Field(default=4, ge=1)
+    max_retries: int = Field(default=2, ge=0)  # new samples for one unusable turn before giving up
     max_context_tokens: int = Field(default=16384, ge=256)
 
 

@@ -3,15 +3,20 @@
 A ``Conversation`` is a small state machine. It says which role speaks next and builds that
 role's request (the agent sees the policy, the tools and the whole exchange; the user simulator
 sees its instruction and only the spoken messages, with roles swapped); it applies completions,
-runs tool calls in-process on its own kernel state, and records why it stopped.
+runs tool calls in-process on its own kernel state, and records why it stopped. A bad sample
+(an agent turn that does not parse, is cut off at ``max_tokens`` or is empty; an empty user turn)
+is not the end: the same role is asked again with a new seed, at most ``max_retries`` times.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from typing import Any
+
+import msgspec
 
 from engine.backends.base import Completion, Constraint, Request, SamplingParams
 from engine.run.records import TokenCounts
@@ -19,7 +24,9 @@ from engine.run.verify import CallRecord
 from engine.tasks.model import Task
 from envs import Domain, State
 
-__all__ = ["GREETING", "STOP_TOKENS", "Conversation"]
+__all__ = ["GREETING", "SPOKEN_MARKUP", "STOP_TOKENS", "Conversation", "user_view"]
+
+log = logging.getLogger("writ.run")
 
 GREETING = "Hi! How can I help you today?"
 STOP_TOKENS = {
@@ -27,6 +34,10 @@ STOP_TOKENS = {
     "###TRANSFER###": "transfer",
     "###OUT-OF-SCOPE###": "out_of_scope",
 }
+# Markup that never belongs in a spoken message: a user turn is cut where one begins.
+SPOKEN_MARKUP = ("<tool_call>", "</tool_call>", "<tool_response>", "<|", "[TOOL_CALLS]")
+# A retried turn samples at least this hot, so a greedy role does not draw the same sample again.
+RETRY_TEMPERATURE = 0.7
 
 AGENT_PREAMBLE = (
     "You are a customer service agent. Help the customer according to the policy below. "
@@ -61,6 +72,7 @@ class Conversation:
         max_steps: int,
         max_errors: int,
         max_context_tokens: int,
+        max_retries: int = 2,
     ) -> None:
         self.conversation_id = conversation_id
         self.task = task
@@ -75,6 +87,11 @@ class Conversation:
         self.max_steps = max_steps
         self.max_errors = max_errors
         self.max_context_tokens = max_context_tokens
+        self.max_retries = max_retries
+        self.retry = 0  # how many times the current turn was sampled again
+        self.retried_turns = 0  # retries over the whole conversation
+        self.kernel_fault: str | None = None
+        self._spoken = {"agent": False, "user": False}  # whether the role had a turn (cache stats)
         self.messages: list[dict[str, Any]] = [
             {"role": "system", "content": AGENT_PREAMBLE + policy},
             {"role": "assistant", "content": GREETING},
@@ -91,60 +108,85 @@ class Conversation:
 
     # -- requests ------------------------------------------------------------------------------
     def _seed(self) -> int:
-        """A per-turn seed: the same conversation and step always sample the same way."""
-        return zlib.crc32(f"{self.seed}:{self.conversation_id}:{len(self.messages)}".encode())
+        """A per-turn seed: the same conversation, step and retry always sample the same way."""
+        retry = f":r{self.retry}" if self.retry else ""
+        return zlib.crc32(f"{self.seed}:{self.conversation_id}:{len(self.messages)}{retry}".encode())
 
     def request(self) -> Request:
         """The request for whichever role speaks next."""
         step = len(self.messages)
+        suffix = f".r{self.retry}" if self.retry else ""
+        sampling = self._sampling()
+        if self.retry and sampling.temperature < RETRY_TEMPERATURE:
+            sampling = msgspec.structs.replace(sampling, temperature=RETRY_TEMPERATURE)
         if self.next_role == "agent":
             return Request(
-                request_id=f"{self.conversation_id}/a{step}",
+                request_id=f"{self.conversation_id}/a{step}{suffix}",
                 messages=self.messages,
                 tools=self.tools,
-                sampling=self.agent_sampling,
+                sampling=sampling,
                 constraint=self.constraint,
                 seed=self._seed(),
             )
         return Request(
-            request_id=f"{self.conversation_id}/u{step}",
-            messages=self._user_view(),
-            sampling=self.user_sampling,
+            request_id=f"{self.conversation_id}/u{step}{suffix}",
+            messages=user_view(self.user_system, self.messages),
+            sampling=sampling,
             seed=self._seed(),
         )
 
-    def _user_view(self) -> list[dict[str, Any]]:
-        """The exchange as the user simulator sees it: spoken messages only, roles swapped."""
-        view: list[dict[str, Any]] = [{"role": "system", "content": self.user_system}]
-        for m in self.messages[1:]:
-            if m["role"] == "assistant" and m.get("content") and not m.get("tool_calls"):
-                view.append({"role": "user", "content": m["content"]})
-            elif m["role"] == "user":
-                view.append({"role": "assistant", "content": m["content"]})
-        return view
-
     # -- completions ---------------------------------------------------------------------------
     def apply(self, completion: Completion) -> None:
-        """Take the next role's completion and advance the conversation."""
+        """Take the next role's completion and advance the conversation (or ask again)."""
         role = self.next_role
-        prefix = "agent" if role == "agent" else "user"
-        self.tokens[f"{prefix}_prompt"] += completion.prompt_tokens
-        self.tokens[f"{prefix}_cached"] += completion.cached_tokens
-        self.tokens[f"{prefix}_completion"] += completion.completion_tokens
-        if completion.error:
-            error = completion.error.lower()
-            too_long = "context" in error or "n_ctx" in error or "too long" in error
-            self._finish("context_limit" if too_long else "backend_error")
+        self._count(role, completion)
+        if completion.error and _too_long(completion.error):
+            self._finish("context_limit")
             return
+        problem = self._bad_turn(role, completion)
+        if problem is not None:
+            if problem != "backend_error" and self.retry < self.max_retries:
+                self.retry += 1
+                self.retried_turns += 1
+                return
+            self._finish(problem)
+            return
+        self.retry = 0
         if role == "agent":
             self._apply_agent(completion)
         else:
-            self._apply_user(completion.text)
+            self._apply_user(_spoken(completion.text))
         if self.termination is None:
             if len(self.messages) >= self.max_steps:
                 self._finish("max_turns")
             elif completion.prompt_tokens + self._sampling().max_tokens > self.max_context_tokens:
                 self._finish("context_limit")
+
+    def _count(self, role: str, completion: Completion) -> None:
+        prefix = "agent" if role == "agent" else "user"
+        self.tokens[f"{prefix}_prompt"] += completion.prompt_tokens
+        self.tokens[f"{prefix}_cached"] += completion.cached_tokens
+        self.tokens[f"{prefix}_completion"] += completion.completion_tokens
+        if self._spoken[prefix]:  # a later turn: its prompt extends one already sent
+            self.tokens[f"{prefix}_prompt_later"] += completion.prompt_tokens
+            self.tokens[f"{prefix}_cached_later"] += completion.cached_tokens
+        self._spoken[prefix] = True
+
+    @staticmethod
+    def _bad_turn(role: str, completion: Completion) -> str | None:
+        """Why a completion cannot be used as this role's turn (a termination name), or None."""
+        if completion.error:
+            if completion.completion_tokens == 0 or role != "agent":
+                return "backend_error"  # the engine failed; no sample to retry
+            return "truncated_turn" if completion.finish_reason == "length" else "unparseable_turn"
+        if role == "agent" and completion.tool_calls:
+            return None
+        text = completion.text if role == "agent" else _spoken(completion.text)
+        if not text.strip():
+            return "empty_turn"
+        if role == "agent" and completion.finish_reason == "length":
+            return "truncated_turn"
+        return None
 
     def _sampling(self) -> SamplingParams:
         return self.agent_sampling if self.next_role == "agent" else self.user_sampling
@@ -174,6 +216,10 @@ class Conversation:
                 {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
             )
             result = self.domain.call(self.state, call.name, call.arguments)
+            fault = getattr(result, "fault", None)
+            if fault is not None:  # a bug in a tool body, not a refusal: never training data
+                log.error("kernel fault in %s: %s(%s): %s", self.conversation_id, call.name, call.arguments, fault)
+                self.kernel_fault = f"{call.name}: {fault}"
             tool = self.domain.tools.get(call.name)
             try:
                 arguments = json.loads(call.arguments)
@@ -192,7 +238,9 @@ class Conversation:
             self.errors_in_a_row = self.errors_in_a_row + 1 if result.error else 0
         self.messages.append({"role": "assistant", "content": content.strip(), "tool_calls": tool_calls})
         self.messages.extend(results)
-        if any(c.name == "transfer_to_human_agents" for c in completion.tool_calls):
+        if self.kernel_fault is not None:
+            self._finish("kernel_error")
+        elif any(c.name == "transfer_to_human_agents" for c in completion.tool_calls):
             self._finish("transfer")
         elif self.errors_in_a_row >= self.max_errors:
             self._finish("max_errors")
@@ -221,3 +269,30 @@ def _content_before_calls(text: str) -> str:
         if at >= 0:
             return text[:at]
     return text
+
+
+def _too_long(error: str) -> bool:
+    error = error.lower()
+    return "context" in error or "n_ctx" in error or "too long" in error
+
+
+def _spoken(text: str) -> str:
+    """A user turn's text up to the first markup that never belongs in speech (role tags, calls)."""
+    cut = len(text)
+    for marker in SPOKEN_MARKUP:
+        at = text.find(marker)
+        if 0 <= at < cut:
+            cut = at
+    return text[:cut].strip()
+
+
+def user_view(user_system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The exchange as the user simulator sees it: its instruction, then spoken messages only,
+    roles swapped (the agent's words are the "user" turns of the simulator's chat)."""
+    view: list[dict[str, Any]] = [{"role": "system", "content": user_system}]
+    for m in messages[1:]:
+        if m["role"] == "assistant" and m.get("content") and not m.get("tool_calls"):
+            view.append({"role": "user", "content": m["content"]})
+        elif m["role"] == "user":
+            view.append({"role": "assistant", "content": m["content"]})
+    return view

@@ -30,6 +30,10 @@ TERMINATIONS = (
     "max_errors",  # too many tool errors in a row
     "context_limit",  # the conversation no longer fits the model's context
     "backend_error",  # the backend failed on this conversation
+    "unparseable_turn",  # an agent turn was neither plain text nor a tool call writ could parse
+    "truncated_turn",  # an agent turn hit agent_sampling.max_tokens before it ended
+    "empty_turn",  # an agent turn had no text and no tool call
+    "kernel_error",  # a tool body raised an unexpected exception (a bug in the environment, not the agent)
 )
 
 NATURAL_ENDS = frozenset({"user_stop", "transfer", "out_of_scope"})
@@ -54,6 +58,12 @@ class TokenCounts(msgspec.Struct, kw_only=True, frozen=True):
     user_prompt: int = 0
     user_cached: int = 0
     user_completion: int = 0
+    # The same counts over each role's later turns only (all but its first request), where a
+    # working prefix cache serves most of the prompt.
+    agent_prompt_later: int = 0
+    agent_cached_later: int = 0
+    user_prompt_later: int = 0
+    user_cached_later: int = 0
 
 
 class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -81,6 +91,7 @@ class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
     seed: int
     final_hash: str
     seconds: float = 0.0
+    retried_turns: int = 0  # turns sampled again after an unusable sample (see limits.max_retries)
 
 
 _encoder = msgspec.json.Encoder()

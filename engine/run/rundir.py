@@ -1,5 +1,6 @@
 """A run directory: resolved config, tasks, DB, append-only results, trajectories and a manifest.
 
+``run.log`` records the decisions made on the user's behalf (threads, prompt format, retries).
 ``results.jsonl`` is the source of truth: one fsynced line per finished conversation, appended
 and never rewritten except to drop a line cut short by a crash. ``trajectories.jsonl`` holds the
 passing conversations as SFT records; each session starts by rebuilding it from the results
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +54,7 @@ class RunDir:
         self.results = self.path / "results.jsonl"
         self.trajectories = self.path / "trajectories.jsonl"
         self.manifest = self.path / "manifest.json"
+        self.log_file = self.path / "run.log"
         self._results_handle: BinaryIO | None = None
         self._traj_handle: BinaryIO | None = None
 
@@ -78,6 +81,12 @@ class RunDir:
             data.update(json.loads(self.manifest.read_text(encoding="utf-8")))
         data.update(fields)
         _write_atomic(self.manifest, (json.dumps(data, sort_keys=True, indent=2) + "\n").encode())
+
+    def log(self, message: str) -> None:
+        """Append one timestamped line to run.log (decisions a user should be able to look up)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.log_file.open("a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {' '.join(message.split())}\n")
 
     # -- results ---------------------------------------------------------------------------------
     def _repair_tail(self, path: Path) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import msgspec
 
 from engine.backends import Backend, SamplingParams, make_backend
+from engine.backends.models import MODEL_ALIASES, resolve_model_alias
+from engine.backends.preflight import preflight_backends
 from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
 from engine.run.records import NATURAL_ENDS, ConversationResult
@@ -45,7 +47,8 @@ def cache_dir() -> Path:
 
 
 def resolve_backend_config(section: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A backend table with ``test:<vocab>`` models built and relative paths made absolute."""
+    """A backend table with ``test:<vocab>`` models built, model aliases (``smollm2-135m``) located
+    and relative paths made absolute."""
     resolved = dict(section)
     model = resolved.get("model")
     if isinstance(model, str) and model.startswith("test:"):
@@ -56,6 +59,8 @@ def resolve_backend_config(section: dict[str, Any], base_dir: Path) -> dict[str,
         out = cache_dir() / "test-models" / f"{vocab}-seed0"
         paths = build_test_models(out, seed=0, vocab=vocab, formats=formats)
         resolved["model"] = str(paths[formats[0]])
+    elif isinstance(model, str) and resolved.get("backend") == "llamacpp" and model in MODEL_ALIASES:
+        resolved["model"] = str(resolve_model_alias(model))
     elif isinstance(model, str) and resolved.get("backend") != "openai":
         candidate = (base_dir / model).expanduser()
         if candidate.exists():
@@ -112,6 +117,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
     """Stages 1-2: claim the run directory and make (or reload) its DB and tasks."""
     base_dir = base_dir or Path.cwd()
     data, agent, user = _resolved(config, base_dir)
+    notes = preflight_backends(agent, user)  # a model that crashes llama.cpp stops here, before the run dir
     rundir = RunDir(out)
     resumed = rundir.claim(data)
     domain = get_domain(config.domain)
@@ -155,6 +161,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
         tasks=len(tasks),
         conversations=len(tasks) * config.conversations_per_task,
         status="running",
+        **({"preflight_notes": notes} if notes else {}),
     )
     return RunPlan(
         config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
@@ -195,6 +202,7 @@ def _result(conv: Conversation, backend: str, agent_model: str, user_model: str)
         seed=conv.seed,
         final_hash=final_hash,
         seconds=round(conv.seconds, 3),
+        retried_turns=conv.retried_turns,
     )
 
 
@@ -238,6 +246,7 @@ class Session:
             tools=self.tools, constraint=self.constraint, agent_sampling=self.agent_sampling,
             user_sampling=self.user_sampling, max_steps=config.limits.max_steps,
             max_errors=config.limits.max_errors, max_context_tokens=config.limits.max_context_tokens,
+            max_retries=config.limits.max_retries,
         )  # fmt: skip
         while not conv.done:
             backend = self.agent_backend if conv.next_role == "agent" else self.user_backend

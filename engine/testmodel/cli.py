@@ -1,4 +1,4 @@
-"""The ``writ make-test-model`` command: build the tiny random test models into a folder."""
+"""The ``writ make-test-model`` command: build the tiny random test models into a folder, then preflight the GGUF."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def make_test_model(
     typer.echo(f"gguf: {paths['gguf']} ({paths['gguf'].stat().st_size:,} bytes)")
     typer.echo(f"hf:   {paths['hf']}")
     typer.echo(f"built in {elapsed:.2f} s (vocab {vocab}, seed {seed})")
+    from engine.backends.preflight import preflight_gguf
+
+    try:
+        report = preflight_gguf(str(paths["gguf"]))
+    except ImportError:
+        typer.echo("preflight skipped: llama-cpp-python is not installed")
+        return
+    note = f"; {report.note}" if report.note else ""
+    decoded = f"decoded {report.n_prompt_tokens} tokens in {report.seconds:.2f} s"
+    typer.echo(f"preflight: llama.cpp loaded it and {decoded}{note}")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from types import ModuleType
 
+from engine.testmodel.hf_writer import replacing
 from engine.testmodel.tokenizer import ByteBPE
 from engine.testmodel.weights import LlamaShape, random_llama_weights
 
@@ -50,11 +50,17 @@ def _import_gguf() -> ModuleType:
 
 
 def write_gguf(path: Path, tok: ByteBPE, shape: LlamaShape, seed: int, name: str) -> Path:
-    """Write the model to ``path`` (via a temporary file, replaced atomically); return ``path``."""
+    """Write the model to ``path`` (via a temporary file of its own, replaced atomically); return ``path``."""
     gguf = _import_gguf()
     if shape.vocab_size != len(tok.tokens):
         raise ValueError(f"shape has vocab {shape.vocab_size}, tokenizer has {len(tok.tokens)}")
-    tmp = path.with_name(path.name + ".tmp")
+    with replacing(path) as tmp:
+        _write(gguf, tmp, tok, shape, seed, name)
+    return path
+
+
+def _write(gguf: ModuleType, tmp: Path, tok: ByteBPE, shape: LlamaShape, seed: int, name: str) -> None:
+    """The model as GGUF bytes in the file ``tmp``."""
     writer = gguf.GGUFWriter(tmp, "llama")
     # 1) model metadata
     writer.add_name(name)
@@ -90,5 +96,3 @@ def write_gguf(path: Path, tok: ByteBPE, shape: LlamaShape, seed: int, name: str
         writer.write_tensors_to_file()
     finally:
         writer.close()
-    os.replace(tmp, path)
-    return path

@@ -1,13 +1,17 @@
 """Write a random LlamaForCausalLM with the test tokenizer as a Hugging Face directory (for vLLM).
 
 Files: config.json, generation_config.json, model.safetensors (written by hand: no torch needed),
-tokenizer.json, tokenizer_config.json, special_tokens_map.json. Each file is replaced atomically.
+tokenizer.json, tokenizer_config.json, special_tokens_map.json. Each file is replaced atomically
+through a temporary file of its own, so several processes may write the same folder at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +20,7 @@ import numpy as np
 from engine.testmodel.tokenizer import CONTROL, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, ByteBPE
 from engine.testmodel.weights import LlamaShape, random_llama_weights
 
-__all__ = ["HF_FILES", "read_safetensors_header", "write_hf_dir", "write_safetensors"]
+__all__ = ["HF_FILES", "read_safetensors_header", "replacing", "write_hf_dir", "write_safetensors"]
 
 HF_FILES = (
     "config.json",
@@ -36,12 +40,31 @@ def _to_bf16(array: np.ndarray) -> np.ndarray:
     return rounded.astype(np.uint16)
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for the caller to write; on success it is fsynced and renamed
+    over ``path`` (and the folder fsynced), on failure removed. The name is unique to this process
+    and call, so concurrent writers of the same file never share (or delete) a temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def _write_atomic(path: Path, data: bytes | list[bytes]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "xb") as f:
         for chunk in data if isinstance(data, list) else [data]:
             f.write(chunk)
-    os.replace(tmp, path)
 
 
 def _json_bytes(obj: Any) -> bytes:

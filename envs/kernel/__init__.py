@@ -1,16 +1,19 @@
 """The domain-independent environment kernel: tools, copy-on-write state, hashing, dispatch."""
 
+from envs.kernel.arguments import ArgumentError
 from envs.kernel.domain import CallResult, DBLoadError, Domain
 from envs.kernel.dump import tau2_db_hash, tau2_db_json, tool_output
-from envs.kernel.state import BaseDB, State
+from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind, tool
 
 __all__ = [
+    "ArgumentError",
     "BaseDB",
     "CallResult",
     "DBLoadError",
     "Domain",
     "State",
+    "StateError",
     "Tool",
     "ToolError",
     "ToolKind",

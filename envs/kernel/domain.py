@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from envs.kernel.arguments import ArgumentError, decode_arguments, printable
 from envs.kernel.dump import tool_output
-from envs.kernel.state import BaseDB, State
+from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind
 
 __all__ = ["CallResult", "DBLoadError", "Domain"]
@@ -21,19 +21,15 @@ class DBLoadError(ValueError):
 
 
 class CallResult(msgspec.Struct, frozen=True, gc=False):
-    """What a tool call returned: the exact output string and whether it was an error."""
+    """What a tool call returned: the exact output string and whether it was an error.
+
+    ``fault`` is set (``"ExcType: message"``) only when a tool raised something other than a
+    refusal, i.e. a kernel bug; ``output`` is then an ``Error: ...`` line as for any refusal.
+    """
 
     output: str
     error: bool
-
-
-def _plural_args(names: list[str]) -> str:
-    quoted = [f"'{n}'" for n in names]
-    if len(quoted) == 1:
-        return quoted[0]
-    if len(quoted) == 2:
-        return f"{quoted[0]} and {quoted[1]}"
-    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+    fault: str | None = None
 
 
 class Domain:
@@ -102,34 +98,25 @@ class Domain:
         return self.generator(users=users, seed=seed)
 
     # -- calls ---------------------------------------------------------------------------------
-    def _argument_error(self, t: Tool, arguments: Any, exc: Exception) -> str:
-        """Explain bad arguments as tau2-bench would (Python's own TypeError text) where it can."""
-        if isinstance(arguments, (bytes, str)):
-            try:
-                arguments = json.loads(arguments)
-            except ValueError:
-                return f"tool arguments are not valid JSON: {exc}"
-        if not isinstance(arguments, Mapping):
-            return f"tool arguments must be a JSON object, got {type(arguments).__name__}"
-        head = f"{self.toolkit_name}.{t.name}()"
-        for key in arguments:
-            if key not in t.param_names:
-                return f"{head} got an unexpected keyword argument '{key}'"
-        missing = [n for n in t.required if n not in arguments]
-        if missing:
-            noun = "argument" if len(missing) == 1 else "arguments"
-            return f"{head} missing {len(missing)} required positional {noun}: {_plural_args(missing)}"
-        return str(exc)
+    def _decode(self, name: object, arguments: object) -> tuple[Tool, dict[str, Any]]:
+        """The tool and its keyword arguments; ``ArgumentError`` (one line) for any bad input."""
+        t = self.tools.get(name) if isinstance(name, str) else None
+        if t is None:
+            shown = name if isinstance(name, str) else type(name).__name__
+            raise ArgumentError(f"Tool '{shown}' not found.")
+        try:
+            return t, decode_arguments(t, self.toolkit_name, arguments)
+        except ArgumentError:
+            raise
+        except Exception as exc:  # e.g. a mapping whose keys cannot be compared: refused, not raised
+            raise ArgumentError(f"tool arguments cannot be read: {type(exc).__name__}") from None
 
     def validate_call(self, name: str, arguments: bytes | str | Mapping[str, Any]) -> str | None:
         """None when the call names a tool and its arguments decode, else the one-line error."""
-        t = self.tools.get(name)
-        if t is None:
-            return f"Tool '{name}' not found."
         try:
-            t.decode(arguments)  # type: ignore[arg-type]
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return self._argument_error(t, arguments, exc)
+            self._decode(name, arguments)
+        except ArgumentError as exc:
+            return printable(str(exc))
         return None
 
     def call(
@@ -139,30 +126,41 @@ class Domain:
         arguments: bytes | str | Mapping[str, Any],
         strict: bool = False,
     ) -> CallResult:
-        """Run one tool call on ``state``; never raises for any input, never half-applies a write.
+        """Run one tool call on ``state``: the one error boundary, which no input crosses.
 
-        A refused call (bad name, bad arguments, a rule the tool enforces) returns tau2-bench's
-        ``Error: ...`` text and leaves the state as it was. With ``strict`` an exception other
-        than ``ToolError`` escaping a tool is re-raised: tests use it to find kernel bugs.
+        Always returns a ``CallResult`` and never half-applies a write. A refused call (bad name,
+        bad arguments, a rule the tool enforces, a value the DB cannot hold) returns tau2-bench's
+        ``Error: ...`` text and leaves the state as it was. An exception other than ``ToolError``
+        escaping a tool is a kernel bug: the call is rolled back and refused as well, and
+        ``fault`` names the exception. With ``strict`` such an exception is re-raised instead
+        (tests use it to find kernel bugs).
         """
-        t = self.tools.get(name)
-        if t is None:
-            return CallResult(f"Error: Tool '{name}' not found.", True)
+        # 1) decode: name and arguments -> tool and keyword arguments
         try:
-            kwargs = t.decode(arguments)  # type: ignore[arg-type]
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return CallResult(f"Error: {self._argument_error(t, arguments, exc)}", True)
+            t, kwargs = self._decode(name, arguments)
+        except ArgumentError as exc:
+            return CallResult(printable(f"Error: {exc}"), True)
+        # 2) run the tool in a transaction, and keep its writes only if all of them can be stored
         state.begin()
         try:
-            result = t.fn(state, **kwargs)
-            output = tool_output(result)
-        except ToolError as exc:
+            output = tool_output(t.fn(state, **kwargs))
+            state.commit()
+        except (ToolError, StateError) as exc:
             state.rollback()
-            return CallResult(f"Error: {exc}", True)
+            return CallResult(printable(f"Error: {exc}"), True)
         except Exception as exc:
             state.rollback()
             if strict:
                 raise
-            return CallResult(f"Error: {exc}", True)
-        state.commit()
+            text = _exception_text(exc)
+            return CallResult(printable(f"Error: {text}"), True, printable(f"{type(exc).__name__}: {text}"))
         return CallResult(output, False)
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``str(exc)`` on one line, even for an exception whose ``__str__`` fails."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = f"<unprintable {type(exc).__name__}>"
+    return " ".join(text.split()) or type(exc).__name__

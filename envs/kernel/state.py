@@ -20,11 +20,15 @@ from envs.kernel.patch import RecordCodec
 if TYPE_CHECKING:
     from envs.kernel.domain import Domain
 
-__all__ = ["BaseDB", "State"]
+__all__ = ["BaseDB", "State", "StateError"]
 
 _MASK = (1 << 128) - 1
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 _copy_encoder = msgspec.msgpack.Encoder()
+
+
+class StateError(ValueError):
+    """A call's writes hold a value no record can store; the call is rolled back. One line."""
 
 
 def record_digest(table: str, key: str, record: Any) -> int:
@@ -189,22 +193,45 @@ class State:
         self._journal = {}
 
     def commit(self) -> None:
-        """Keep the call's writes: store them compactly and update the hash incrementally."""
+        """Keep the call's writes: store them compactly and update the hash incrementally.
+
+        All or nothing: every changed record is encoded and digested before any is stored. If one
+        cannot be (an integer beyond 64 bits, a lone surrogate), the call is rolled back and
+        ``StateError`` raised; any other exception also rolls back before it propagates.
+        """
         journal = self._journal
-        self._journal = None
         if not journal:
+            self._journal = None
             return
         base = self.base
         records = self._records
-        for slot, previous in journal.items():
-            table, key = slot
-            record = records[slot]
-            if previous is None:
-                old = base.digest(table, key)
-            else:
-                old = record_digest(table, key, base.unpack(table, key, previous))
-            self._delta = (self._delta + record_digest(table, key, record) - old) & _MASK
-            records[slot] = base.pack(table, key, record)
+        # 1) encode and digest every changed record; nothing is stored yet
+        staged: list[tuple[tuple[str, str], bytes]] = []
+        delta = self._delta
+        try:
+            for slot, previous in journal.items():
+                table, key = slot
+                record = records[slot]
+                if previous is None:
+                    old = base.digest(table, key)
+                else:
+                    old = record_digest(table, key, base.unpack(table, key, previous))
+                delta = (delta + record_digest(table, key, record) - old) & _MASK
+                staged.append((slot, base.pack(table, key, record)))
+        except OverflowError:
+            self.rollback()
+            raise StateError("Integer out of range (the database holds 64-bit integers)") from None
+        except UnicodeEncodeError:
+            self.rollback()
+            raise StateError("String is not valid Unicode (a lone surrogate)") from None
+        except BaseException:
+            self.rollback()
+            raise
+        # 2) store them (plain assignments: cannot fail half way)
+        for slot, packed in staged:
+            records[slot] = packed
+        self._delta = delta
+        self._journal = None
 
     def rollback(self) -> None:
         """Undo every write made since ``begin``."""

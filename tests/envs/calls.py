@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -51,8 +52,11 @@ def broken_call(draw: st.DrawFn, domain: str) -> tuple[str, Any]:
 
 
 @st.composite
-def airline_call(draw: st.DrawFn, state: State) -> tuple[str, dict[str, Any]]:
-    """An airline call with arguments drawn from real ids (often valid, sometimes not)."""
+def airline_call(
+    draw: st.DrawFn, state: State, names: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """An airline call (of one of ``names``, default any tool) with arguments drawn from real ids
+    (often valid, sometimes not)."""
     users = _sample(state, "users")
     reservations = [*_sample(state, "reservations"), "HATHAT", "NOPE00"]
     flights = _sample(state, "flights")
@@ -65,7 +69,7 @@ def airline_call(draw: st.DrawFn, state: State) -> tuple[str, dict[str, Any]]:
     pay_ids = [*user.payment_methods, "credit_card_0000000"]
     rid = draw(st.sampled_from(reservations))
     res = state.get("reservations", rid)
-    name = draw(st.sampled_from(sorted(get_domain("airline").tools)))
+    name = draw(st.sampled_from(sorted(names or get_domain("airline").tools)))
     date = draw(st.sampled_from(dates))
     if name == "book_reservation":
         number = draw(st.sampled_from(flights))
@@ -120,8 +124,11 @@ def airline_call(draw: st.DrawFn, state: State) -> tuple[str, dict[str, Any]]:
 
 
 @st.composite
-def retail_call(draw: st.DrawFn, state: State) -> tuple[str, dict[str, Any]]:
-    """A retail call with arguments drawn from real ids (often valid, sometimes not)."""
+def retail_call(
+    draw: st.DrawFn, state: State, names: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A retail call (of one of ``names``, default any tool) with arguments drawn from real ids
+    (often valid, sometimes not)."""
     orders = [*_sample(state, "orders"), "#W0000000"]
     order_id = draw(st.sampled_from(orders))
     order = state.get("orders", order_id)
@@ -131,7 +138,7 @@ def retail_call(draw: st.DrawFn, state: State) -> tuple[str, dict[str, Any]]:
     pay_ids = [*user.payment_methods, "paypal_0000000"]
     if order is not None and order.payment_history:
         pay_ids.extend([order.payment_history[0].payment_method_id] * 3)
-    name = draw(st.sampled_from(sorted(get_domain("retail").tools)))
+    name = draw(st.sampled_from(sorted(names or get_domain("retail").tools)))
     item_ids: list[str] = []
     new_item_ids: list[str] = []
     if order is not None and order.items:
