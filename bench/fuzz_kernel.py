@@ -3,7 +3,8 @@
 The strategy is tests/envs/hostile.py's (valid calls with real ids, writes, huge and negative
 integers, NaN/inf, lone surrogates, extra and missing keys, non-object arguments, deep nesting,
 non-dict mappings, bad tool names, costly ``calculate`` expressions), driven by hypothesis over
-tau2-bench's DBs. Each example is a fresh conversation state and a sequence of 4-12 calls.
+tau2-bench's DBs. Each example is a fresh conversation state and a sequence of 4-12 calls (in half of
+them, two calls in three are valid writes).
 Prints, per domain and category: calls, refusals, the slowest call (process CPU time, gc off),
 and the counts that must stay zero: escaped exceptions, faults, refusals that changed the state,
 malformed results. Exits 1 if any of those is non-zero.
@@ -78,8 +79,9 @@ def fuzz_domain(shared: Path, domain: str, examples: int, seed_value: int) -> di
     @given(data=st.data())
     def conversation(data: st.DataObject) -> None:
         state = base.new_state()
+        write_run = data.draw(st.booleans())
         for _ in range(data.draw(st.integers(4, 12))):
-            tally.add(run_call(dom, state, data.draw(draw_step(domain, state))))
+            tally.add(run_call(dom, state, data.draw(draw_step(domain, state, write_run))))
 
     started = time.perf_counter()
     conversation()

@@ -7,12 +7,16 @@ several sets of CMake options, into ``~/.cache/writ/llama-builds/<name>/`` (reus
 then loads each build in its own child process through ``LLAMA_CPP_LIB_PATH`` and times one fixed
 ~512-token customer-service prompt and 64 greedy tokens for each quantization of SmolLM2-135M
 (copies made from the shipped Q4_1 with ``engine.backends.models.quantize_gguf``). A child that
-dies prints as its signal (SIGILL, SIGSEGV) and the stage it reached. Builds run one at a time.
+dies prints as its signal (SIGILL, SIGSEGV) and the stage it reached. Builds run one at a time;
+the measurements go round every cell ``--repeats`` times (best round wins), so load from other
+processes falls on every build alike, and each run reports the CPU share it actually got.
 
     python bench/llama_builds.py                         # build what is missing, measure all
+    python bench/llama_builds.py --build-only            # compile (minutes each; all-variants ~15 min on 2 cores)
     python bench/llama_builds.py --skip-build --builds native,portable --quants Q4_0,F16
     python bench/llama_builds.py --also-no-extra-bufts   # add rows with use_extra_bufts=False
-    python bench/llama_builds.py --json                  # one JSON object instead of the table
+    python bench/llama_builds.py --json > run.json       # one JSON object instead of the table
+    python bench/llama_builds.py --from-json run.json    # the table of a saved run
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import math
 import os
 import platform
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,7 +68,7 @@ CANDIDATES: dict[str, Candidate] = {
     "portable": Candidate(("-DGGML_NATIVE=OFF",), "any x86-64 with AVX2+FMA+F16C+BMI2 (Haswell 2013+, AMD Zen)"),
     "all-variants": Candidate(
         ("-DGGML_NATIVE=OFF", "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON"),
-        "any x86-64: the best of 14 CPU backends is loaded at run time",
+        "any x86-64: the best of 14 CPU backends is loaded at run time, from the cwd or the executable's directory",
     ),
 }
 
@@ -127,6 +133,8 @@ def build(name: str, src: Path, cache: Path, jobs: int, rebuild: bool, skip: boo
         return {"name": name, "ok": False, "error": "not built (--skip-build)"}
     home.mkdir(parents=True, exist_ok=True)
     bdir = home / "build"
+    if rebuild and bdir.exists():
+        shutil.rmtree(bdir)
     cand = CANDIDATES[name]
     record: dict[str, Any] = {"name": name, "ok": False, "cmake_args": list(cand.cmake), "lib_dir": str(bdir / "bin")}
     print(f"building {name}: {' '.join(cand.cmake)} (log: {home}/build.log) ...", file=sys.stderr)
@@ -337,11 +345,12 @@ def print_report(
     print(f"CPU: {system['cpu']} ({system['cores']} cores); flags: {' '.join(system['cpu_flags'])}")
     for name, rec in builds.items():
         state = f"built in {rec['seconds']}s" if rec["ok"] and rec.get("seconds") is not None else rec.get("error")
-        print(
-            f'  {name}: CMAKE_ARGS="{" ".join(CANDIDATES[name].cmake)}"  [{state}]  runs on: {CANDIDATES[name].runs_on}'
-        )
-        for variant, flags in (rec.get("cpu_backends") or {}).items():
-            print(f"      {variant}: {flags or '(no extra flags)'}")
+        print(f"  {name}: CMAKE_ARGS={cmake_args(name)}  [{state}]  runs on: {CANDIDATES[name].runs_on}")
+        variants = rec.get("cpu_backends") or {}
+        if len(variants) == 1:
+            print(f"      {' '.join(variants)} compiled with: {_arch_flags(next(iter(variants.values())))}")
+        elif variants:
+            print(f"      {len(variants)} CPU backends: {' '.join(v.removeprefix('ggml-cpu-') for v in variants)}")
     print(
         f"\nprompt / generation tok/s (best of {args.repeats}, {args.prompt_tokens}-token prompt, {args.gen_tokens} "
         f"greedy tokens, {args.threads} threads); a signal is a crash at that stage (load, prompt or gen)"
@@ -352,7 +361,9 @@ def print_report(
         print(name.ljust(width) + "".join(cell_text(row[q]).rjust(16) if q in row else "".rjust(16) for q in quants))
     extras = {(n, c.get("cpu_backend")) for n, row in rows.items() for c in row.values() if c.get("cpu_backend")}
     for name, backend in sorted(extras):
-        print(f"  {name}: CPU backend loaded from {backend}")
+        variant = Path(backend).name.removeprefix("lib").removesuffix(".so")
+        flags = (builds.get(name.split(" ")[0], {}).get("cpu_backends") or {}).get(variant, "")
+        print(f"  {name}: CPU backend loaded from {backend} ({_arch_flags(flags)})")
     shares = sorted(x for row in rows.values() for c in row.values() for x in c.get("cpu_shares", []))
     if shares:
         print(
@@ -364,13 +375,23 @@ def print_report(
     print(verdict({n: r for n, r in rows.items() if r}))
 
 
+def cmake_args(name: str) -> str:
+    """The candidate's options as one shell word, ready for ``CMAKE_ARGS=... pip install``."""
+    return shlex.quote(" ".join(shlex.quote(a) for a in CANDIDATES[name].cmake))
+
+
+def _arch_flags(configured: str) -> str:
+    """The compiler flags from a "Adding CPU backend variant" line ("-mavx;-mavx2 GGML_AVX;GGML_AVX2")."""
+    return " ".join(f for f in configured.replace(";", " ").split() if f.startswith("-m")) or "(none)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--builds", default=",".join(CANDIDATES), help="comma-separated: " + ", ".join(CANDIDATES))
     p.add_argument("--quants", default=",".join(QUANTS), help="comma-separated: " + ", ".join(QUANTS))
     p.add_argument("--skip-build", action="store_true", help="only measure builds already in the cache")
     p.add_argument("--build-only", action="store_true", help="build what is missing, measure nothing")
-    p.add_argument("--rebuild", action="store_true", help="rebuild even if the cache has a build")
+    p.add_argument("--rebuild", action="store_true", help="rebuild from scratch even if the cache has a build")
     p.add_argument("--also-no-extra-bufts", action="store_true", help="add a row per build with use_extra_bufts=False")
     p.add_argument("--cache", type=Path, default=CACHE, help=f"builds and models (default {CACHE})")
     p.add_argument("--sdist", type=Path, help="a llama-cpp-python sdist .tar.gz (default: pip download it)")
@@ -381,10 +402,16 @@ def main() -> None:
     p.add_argument("--gen-tokens", type=int, default=64)
     p.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--from-json", type=Path, help="print the table of a run saved with --json; measure nothing")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(json.loads(args.child))
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        quants = list(next(iter(saved["rows"].values()), {}))
+        settings = argparse.Namespace(**saved["settings"])
+        return print_report(saved["system"], saved["builds"], saved["rows"], quants, settings)
     builds_wanted = [b for b in args.builds.split(",") if b]
     quants = [q for q in args.quants.split(",") if q]
     bad = [b for b in builds_wanted if b not in CANDIDATES] + [q for q in quants if q not in QUANTS]
@@ -428,7 +455,9 @@ def main() -> None:
                 cell["gen_tps"] = max(cell["gen_tps"], new["gen_tps"])
                 cell["cpu_shares"].append(round(new["cpu_share"], 2))
     if args.json:
-        print(json.dumps({"system": system, "builds": builds, "rows": rows, "verdict": verdict(rows)}, indent=1))
+        settings = {k: getattr(args, k) for k in ("threads", "repeats", "prompt_tokens", "gen_tokens")}
+        saved = {"system": system, "settings": settings, "builds": builds, "rows": rows, "verdict": verdict(rows)}
+        print(json.dumps(saved, indent=1))
     else:
         print_report(system, builds, rows, quants, args)
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+
+from engine import interrupt
+
+if os.path.basename(sys.argv[0]) == "writ":  # the console script: a signal during the imports below ends it cleanly
+    interrupt.install(early=True)
+
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import msgspec
 import typer
 
+from engine.backends.base import BackendConfigError
+from engine.files import write_atomic
 from envs import DOMAINS, DBLoadError, get_domain
 from envs.kernel import tau2_db_hash
 
@@ -101,13 +110,13 @@ def env_generate(
     users: Annotated[int, typer.Option(min=1, help="Number of users; other tables scale with it.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 0,
 ) -> None:
-    """Write a seeded synthetic DB with tau2-bench's schema."""
+    """Write a seeded synthetic DB with tau2-bench's schema (into DIR/db.json if --out is a directory)."""
     db = get_domain(domain).generate(users=users, seed=seed)
     data = msgspec.json.encode(db)
+    if out.is_dir():
+        out = out / "db.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    write_atomic(out, data)
     sizes = ", ".join(f"{t}={len(getattr(db, t))}" for t in type(db).__struct_fields__)
     typer.echo(f"wrote {out} ({len(data) / 1e6:.1f} MB: {sizes})")
 
@@ -131,6 +140,7 @@ def env_policy(
 
 def _register_commands() -> None:
     """Mount the commands that live beside their code."""
+    from engine.bench.cli import bench
     from engine.run.cli import run
     from engine.stats import stats
     from engine.tasks.cli import tasks_app
@@ -140,17 +150,24 @@ def _register_commands() -> None:
     app.command("stats")(stats)
     app.add_typer(tasks_app, name="tasks")
     app.command("make-test-model")(make_test_model)
+    app.command("bench")(bench)
 
 
 _register_commands()
 
 
 def main() -> None:
-    """Entry point: run the app, turning expected failures into one-line errors."""
-    from engine.backends.base import BackendConfigError
+    """Entry point: run the app, turning expected failures and SIGINT/SIGTERM into one line.
 
+    A signal stops the command where it is (``engine.interrupt``): exit status 130 for SIGINT,
+    143 for SIGTERM; ``writ run`` first records what finished and says how to resume.
+    """
+    interrupt.install()
     try:
         status = app(standalone_mode=False)
+    except interrupt.Interrupted as exc:
+        typer.echo(f"writ: {exc.message}", err=True)
+        status = exc.code
     except _USAGE_ERROR as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             typer.echo(exc.format_message())

@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from engine.files import replacing, write_atomic
 from engine.run.records import ConversationResult, decode_result
 
 if TYPE_CHECKING:
@@ -254,16 +254,6 @@ def read_results(path: str | Path) -> list[ConversationResult]:
     return results
 
 
-def _write_atomic(path: Path, lines: Iterable[bytes]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        for line in lines:
-            f.write(line + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_trajectories(results_path: str | Path, out_path: str | Path, *, passed_only: bool = True) -> int:
     """Write the SFT records of a results.jsonl (passing ones only by default), sorted by task and attempt.
 
@@ -283,7 +273,7 @@ def write_trajectory_records(
     lines = [encode_trajectory(r) for r in kept]
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, lines)
+    write_atomic(out, (line + b"\n" for line in lines))
     return len(lines)
 
 
@@ -351,7 +341,6 @@ def write_parquet(jsonl_path: str | Path, parquet_path: str | Path) -> int:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"{jsonl_path}: a record does not fit the SFT columns: {detail}") from None
     parquet_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = parquet_path.with_name(parquet_path.name + ".tmp")
-    table.to_parquet(str(tmp))
-    os.replace(tmp, parquet_path)
+    with replacing(parquet_path) as tmp:
+        table.to_parquet(str(tmp))
     return len(records)

@@ -41,12 +41,8 @@ def test_three_processes_build_into_one_empty_cache_dir(tmp_path: Path) -> None:
         )
         for _ in range(3)
     ]
-    outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
-    for proc in procs:
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-    assert [code for code, _ in outcomes] == [0, 0, 0], [err.strip().splitlines()[-1:] for _, err in outcomes]
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
+    assert [code for _, code in outcomes] == [0, 0, 0], [err.strip().splitlines()[-1:] for err, _ in outcomes]
     # the cache holds exactly one complete copy: the same bytes as a build made alone, no temp files left
     alone = build_test_models(tmp_path / "alone", seed=0, vocab="small")
     assert _tree(cache) == _tree(alone["gguf"].parent)

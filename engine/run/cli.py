@@ -1,8 +1,14 @@
-"""``writ run CONFIG --out RUN_DIR``: the main job, with a live progress bar and a summary table."""
+"""``writ run CONFIG --out RUN_DIR``: the main job, with a live progress bar and a summary table.
+
+SIGINT or SIGTERM (``engine.interrupt``) during start-up stops it with one line; during the
+conversations it cancels those in flight (none is recorded half), keeps what finished (fsynced line
+by line), marks the manifest ``interrupted`` and ends with one line saying how to resume.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,10 +20,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from engine import interrupt
 from engine.backends import Backend
 from engine.run.config import load_run_config
 from engine.run.records import ConversationResult
-from engine.run.runner import RunPlan, make_backends, plan_run, run_plan
+from engine.run.runner import RunPlan, finish_manifest, make_backends, plan_run, run_plan
 
 __all__ = ["backend_notes", "cache_line", "cache_share", "run"]
 
@@ -80,8 +87,12 @@ def run(
 ) -> None:
     """Synthesize trajectories: play every task's conversations, verify them, keep the passing ones."""
     console = Console(stderr=True, soft_wrap=True)
+    again = f"writ run {shlex.quote(str(config))} --out {shlex.quote(str(out))}"
     cfg = load_run_config(config)
-    plan = plan_run(cfg, out, base_dir=Path.cwd())
+    try:
+        plan = plan_run(cfg, out, base_dir=Path.cwd())
+    except interrupt.Interrupted as exc:
+        raise exc.with_message(f"interrupted while starting; start again with: {again}") from None
     total = plan.done + len(plan.pending)
     if plan.resumed:
         console.print(f"resuming {out}: {plan.done} of {total} conversations already finished")
@@ -93,35 +104,52 @@ def run(
         TextColumn("passed {task.fields[passed]}"), TextColumn("{task.fields[rate]} tok/s"),
         TimeRemainingColumn(), console=console, disable=quiet,
     )  # fmt: skip
-    with bar:
-        task_id = bar.add_task("run", total=total, completed=plan.done, passed=passed, rate="-")
+    try:
+        with bar:
+            task_id = bar.add_task("run", total=total, completed=plan.done, passed=passed, rate="-")
 
-        def progress(result: ConversationResult, finished: int, _total: int) -> None:
-            nonlocal tokens, passed
-            tokens += result.tokens.agent_completion + result.tokens.user_completion
-            passed += result.passed
-            rate = f"{tokens / max(1e-9, time.perf_counter() - started):.0f}"
-            bar.update(task_id, completed=finished, passed=passed, rate=rate)
+            def progress(result: ConversationResult, finished: int, _total: int) -> None:
+                nonlocal tokens, passed
+                tokens += result.tokens.agent_completion + result.tokens.user_completion
+                passed += result.passed
+                rate = f"{tokens / max(1e-9, time.perf_counter() - started):.0f}"
+                bar.update(task_id, completed=finished, passed=passed, rate=rate)
 
-        async def main() -> None:
-            if cfg.scale.ray_actors > 0:  # scale-out: every Ray actor builds its own engines
-                from engine.run.ray_scale import run_plan_ray
+            async def main() -> None:
+                if cfg.scale.ray_actors > 0:  # scale-out: every Ray actor builds its own engines
+                    from engine.run.ray_scale import run_plan_ray
 
-                await run_plan_ray(plan, progress)
-                return
-            agent_backend, user_backend = make_backends(plan)
-            for line in backend_notes(plan, agent_backend, user_backend):
-                plan.rundir.log(line)
-                console.print(f"[dim]{escape(line)}[/dim]")
+                    with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
+                        await run_plan_ray(plan, progress)
+                    return
+                agent_backend, user_backend = make_backends(plan)
+                for line in backend_notes(plan, agent_backend, user_backend):
+                    plan.rundir.log(line)
+                    console.print(f"[dim]{escape(line)}[/dim]")
+                try:
+                    with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
+                        await run_plan(plan, agent_backend, user_backend, progress)
+                finally:
+                    await agent_backend.close()
+                    if user_backend is not None:
+                        await user_backend.close()
+
             try:
-                await run_plan(plan, agent_backend, user_backend, progress)
-            finally:
-                await agent_backend.close()
-                if user_backend is not None:
-                    await user_backend.close()
-
-        asyncio.run(main())
-    plan.rundir.close()
+                asyncio.run(main())
+            except asyncio.CancelledError:  # what a signal does to the conversations in flight
+                if interrupt.requested() is None:
+                    raise
+        signum = interrupt.requested()
+        if signum is not None:
+            raise interrupt.Interrupted(signum)
+    except interrupt.Interrupted as exc:  # record what finished; say how to go on
+        finish_manifest(plan, time.perf_counter() - started, interrupted=True)
+        recorded = len(plan.rundir.read_results())
+        raise exc.with_message(
+            f"interrupted; {recorded} of {total} conversations recorded; resume with: {again}"
+        ) from None
+    finally:
+        plan.rundir.close()
     results = list(plan.rundir.read_results())
     console.print(summary_table(results, f"writ run: {out}"))
     kept = sum(r.passed for r in results)
@@ -136,7 +164,7 @@ def _write_parquet(jsonl: Path, console: Console) -> None:
     try:
         import datasets  # noqa: F401  (only to test that the extra is installed)
     except ImportError:
-        console.print("parquet not written: it needs the train extra (pip install -e '.[train]')")
+        console.print("parquet not written: it needs the train extra (pip install -e '.[train]')", markup=False)
         return
     from engine.export import write_parquet
 

@@ -221,14 +221,10 @@ class Conversation:
                 log.error("kernel fault in %s: %s(%s): %s", self.conversation_id, call.name, call.arguments, fault)
                 self.kernel_fault = f"{call.name}: {fault}"
             tool = self.domain.tools.get(call.name)
-            try:
-                arguments = json.loads(call.arguments)
-            except ValueError:
-                arguments = {"_raw": call.arguments}
             self.calls.append(
                 CallRecord(
                     name=call.name,
-                    arguments=arguments if isinstance(arguments, dict) else {"_raw": arguments},
+                    arguments=_recorded_arguments(call.arguments),
                     output=result.output,
                     error=result.error,
                     write=tool is not None and tool.mutates,
@@ -296,3 +292,16 @@ def user_view(user_system: str, messages: list[dict[str, Any]]) -> list[dict[str
         elif m["role"] == "user":
             view.append({"role": "assistant", "content": m["content"]})
     return view
+
+
+def _recorded_arguments(text: str) -> dict[str, Any]:
+    """A call's arguments as verification reads them; ``{"_raw": text}`` when they are not a
+    storable JSON object (bad JSON, nesting past Python's recursion limit, lone surrogates)."""
+    try:
+        arguments = json.loads(text)
+        if isinstance(arguments, dict):
+            msgspec.json.encode(arguments)  # refuses lone surrogates, which results could not store
+            return arguments
+    except (ValueError, RecursionError, TypeError, UnicodeEncodeError, msgspec.EncodeError):
+        pass
+    return {"_raw": text}

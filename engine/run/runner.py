@@ -1,7 +1,9 @@
 """Run a config into a run directory: DB and tasks, then every conversation, concurrently.
 
-Stages: 1) resolve the config (test models, paths) and claim the run directory; 2) load or
-generate the DB and the tasks (both stored in the directory, so a resume uses the same ones);
+Stages: 1) resolve the config (test models, paths, the DB file's sha256), preflight the backends,
+load or generate the DB and the tasks and read the policy, and only then claim the run directory (a
+start that fails leaves no directory behind, or an existing one as it was); 2) store the DB and the
+tasks in the directory, so a resume uses the same ones;
 3) play every (task, attempt) not yet finished — each conversation is an asyncio task that sends
 its next turn to the backend as soon as the previous one is back, so all live conversations are
 in the engine together (vLLM batches them continuously, llama.cpp decodes them as parallel
@@ -11,6 +13,7 @@ sequences); 4) verify each finished conversation and append its result; 5) write
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -22,16 +25,18 @@ import msgspec
 from engine.backends import Backend, SamplingParams, make_backend
 from engine.backends.models import MODEL_ALIASES, resolve_model_alias
 from engine.backends.preflight import preflight_backends
+from engine.files import write_atomic
 from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
 from engine.run.records import NATURAL_ENDS, ConversationResult
 from engine.run.rundir import RunDir
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
-from engine.tasks.generate import generate, write_tasks
-from engine.tasks.model import Task, decode_task
+from engine.tasks.export_tau2 import TaskFileError, read_tasks
+from engine.tasks.generate import GenerationReport, generate, read_report, write_tasks
+from engine.tasks.model import Task
 from engine.tasks.scripts import phrase
-from envs import BaseDB, get_domain
+from envs import BaseDB, DBLoadError, Domain, get_domain
 
 __all__ = ["Progress", "RunPlan", "Session", "finish_manifest", "plan_run", "resolve_backend_config", "run_plan"]
 
@@ -99,7 +104,11 @@ class RunPlan(msgspec.Struct, kw_only=True):
     policy: str
 
 
-def _resolved(config: RunConfig, base_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+def _resolved(
+    config: RunConfig, base_dir: Path, db_sha256: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """The config as stored in the run directory: backends resolved, paths absolute and, when the DB
+    comes from a file, that file's content digest (``db.sha256``), so a resume notices a replaced DB."""
     agent = resolve_backend_config(config.agent, base_dir)
     user = resolve_backend_config(config.user, base_dir) if config.user is not None else None
     data = config.model_dump()
@@ -110,63 +119,100 @@ def _resolved(config: RunConfig, base_dir: Path) -> tuple[dict[str, Any], dict[s
     for section, key in (("db", "path"), ("tasks", "config"), ("tasks", "file")):
         if data[section][key]:
             data[section][key] = str((base_dir / data[section][key]).resolve())
+    if db_sha256 is not None:
+        data["db"]["sha256"] = db_sha256
     return data, agent, user
 
 
-def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -> RunPlan:
-    """Stages 1-2: claim the run directory and make (or reload) its DB and tasks."""
-    base_dir = base_dir or Path.cwd()
-    data, agent, user = _resolved(config, base_dir)
-    notes = preflight_backends(agent, user)  # a model that crashes llama.cpp stops here, before the run dir
-    rundir = RunDir(out)
-    resumed = rundir.claim(data)
-    domain = get_domain(config.domain)
+def _read_db_file(domain: Domain, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DBLoadError(f"cannot read {domain.name} DB {path}: {exc.strerror}") from None
 
+
+def _load_tasks(
+    config: RunConfig, data: dict[str, Any], rundir: RunDir, base: BaseDB, backend: dict[str, Any]
+) -> tuple[list[Task], GenerationReport | None, bool]:
+    """The run's tasks: the directory's copy, the task file's or freshly generated ones (and phrased);
+    also the generation report and whether the tasks are new (to be written to the directory)."""
+    if rundir.tasks.exists():
+        source, new = rundir.tasks, False
+        tasks = read_tasks(source)
+        report = read_report(source)
+    elif config.tasks.file:
+        source, new = Path(data["tasks"]["file"]), True
+        tasks, report = read_tasks(source), None
+    else:
+        tasks_config = load_tasks_config(data["tasks"]["config"])
+        tasks, report = generate(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
+        if config.tasks.phrase:
+            tasks, kept = phrase_tasks(tasks, backend)
+            report.phrased = len(tasks) - kept
+        return tasks, report, True
+    for number, task in enumerate(tasks, start=1):
+        if task.domain != config.domain:
+            raise TaskFileError(
+                f"{source}:{number}: task {task.task_id} is a {task.domain} task, but the config's domain is "
+                f"{config.domain}"
+            )
+    return tasks, report, new
+
+
+def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -> RunPlan:
+    """Stages 1-2: check everything, then claim the run directory and store its DB and tasks."""
+    base_dir = base_dir or Path.cwd()
+    domain = get_domain(config.domain)
+    rundir = RunDir(out)
+    db_bytes: bytes | None = None  # the DB to store in the directory (a generated one)
+    raw: bytes | None = None  # the config's DB file, read once: digest and content agree
     if config.db.path:
-        base = domain.load(data["db"]["path"])
+        raw = _read_db_file(domain, (base_dir / config.db.path).resolve())
+        data, agent, user = _resolved(config, base_dir, hashlib.sha256(raw).hexdigest())
+    else:
+        data, agent, user = _resolved(config, base_dir)
+    notes = preflight_backends(agent, user)  # a model that crashes llama.cpp stops here, before the run dir
+    rundir.check(data)  # a different config or DB, a corrupt manifest: refused before anything is written
+    policy = domain.policy(data["policy"])
+    if raw is not None:
+        base = domain.load_bytes(raw, source=data["db"]["path"])
     elif rundir.db.exists():
         base = domain.load(rundir.db)
     else:
         db = domain.generate(users=config.db.users, seed=config.db.seed)
-        tmp = rundir.db.with_name("db.json.tmp")
-        tmp.write_bytes(msgspec.json.encode(db))
-        tmp.replace(rundir.db)
+        db_bytes = msgspec.json.encode(db)
         base = domain.from_struct(db)
+    tasks, report, new_tasks = _load_tasks(config, data, rundir, base, user or agent)
 
-    if not rundir.tasks.exists():
-        if config.tasks.file:
-            source = Path(data["tasks"]["file"])
-            tasks = [decode_task(line) for line in source.read_bytes().splitlines() if line]
-            write_tasks(rundir.tasks, tasks)
-        else:
-            tasks_config = load_tasks_config(data["tasks"]["config"])
-            tasks, report = generate(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
-            if config.tasks.phrase:
-                tasks, kept = phrase_tasks(tasks, user or agent)
-                rundir.write_manifest(phrased=len(tasks) - kept, phrase_fallbacks=kept)
+    resumed = rundir.claim(data)
+    try:
+        if db_bytes is not None:
+            write_atomic(rundir.db, db_bytes)
+        if new_tasks:
             write_tasks(rundir.tasks, tasks, report)
-    tasks = [decode_task(line) for line in rundir.tasks.read_bytes().splitlines() if line]
-    if any(t.domain != config.domain for t in tasks):
-        raise ValueError(f"task file holds tasks of another domain than {config.domain}")
-
-    finished = rundir.open_for_append()
+        finished = rundir.open_for_append()
+        extra: dict[str, Any] = {"preflight_notes": notes} if notes else {}
+        if config.tasks.phrase and report is not None:
+            extra.update(phrased=report.phrased, phrase_fallbacks=len(tasks) - report.phrased)
+        rundir.write_manifest(
+            domain=config.domain,
+            tasks=len(tasks),
+            conversations=len(tasks) * config.conversations_per_task,
+            status="running",
+            **extra,
+        )
+    except BaseException:
+        rundir.close()
+        raise
     pending = [
         (task, attempt)
         for task in tasks
         for attempt in range(config.conversations_per_task)
         if f"{task.task_id}#{attempt}" not in finished
     ]
-    rundir.write_manifest(
-        domain=config.domain,
-        tasks=len(tasks),
-        conversations=len(tasks) * config.conversations_per_task,
-        status="running",
-        **({"preflight_notes": notes} if notes else {}),
-    )
     return RunPlan(
         config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
-        done=len(finished), resumed=resumed, agent=agent, user=user,
-        policy=domain.policy(data["policy"]),
+        done=len(finished), resumed=resumed, agent=agent, user=user, policy=policy,
     )  # fmt: skip
 
 
@@ -281,12 +327,13 @@ async def run_plan(
     return results
 
 
-def finish_manifest(plan: RunPlan, seconds: float) -> None:
-    """Record the run's totals in manifest.json."""
+def finish_manifest(plan: RunPlan, seconds: float, *, interrupted: bool = False) -> None:
+    """Record the run's totals in manifest.json (status complete, else interrupted or partial)."""
     all_results = list(plan.rundir.read_results())
     expected = len(plan.tasks) * plan.config.conversations_per_task
+    unfinished = "interrupted" if interrupted else "partial"
     plan.rundir.write_manifest(
-        status="complete" if len(all_results) == expected else "partial",
+        status="complete" if len(all_results) == expected else unfinished,
         finished=len(all_results),
         passed=sum(r.passed for r in all_results),
         last_session_seconds=round(seconds, 3),

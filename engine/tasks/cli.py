@@ -15,7 +15,7 @@ import typer
 
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import export_file, read_tasks
-from engine.tasks.generate import generate, read_report, write_tasks
+from engine.tasks.generate import generate, read_report, report_path, write_tasks
 from engine.tasks.model import Task
 from engine.tasks.stats import heatmap, summary
 from envs import DOMAINS, get_domain
@@ -109,7 +109,11 @@ def tasks_stats(
 ) -> None:
     """Print the W x E table, trajectory types, intent kinds and rejection reasons."""
     tasks = read_tasks(file)
-    typer.echo(summary(tasks, read_report(file)))
+    report = read_report(file)
+    if report is None and report_path(file).exists():
+        stale = report_path(file)
+        typer.echo(f"note: {stale} does not describe these tasks (stale); its counts are not shown", err=True)
+    typer.echo(summary(tasks, report))
     if png is not None:
         heatmap(tasks, png, title=f"{file.name}: tasks per (W, E)")
         typer.echo(f"heat map: {png}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from engine.files import write_atomic
 from engine.tasks.model import Task, decode_task
 
 __all__ = ["TaskFileError", "export_file", "read_tasks", "to_tau2"]
@@ -101,8 +102,5 @@ def read_tasks(path: str | Path) -> list[Task]:
 def export_file(tasks: Iterable[Task], out: str | Path) -> int:
     """Write tasks as one tau2-bench task JSON list; returns how many were written."""
     objects = [to_tau2(t) for t in tasks]
-    p = Path(out)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(objects, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(p)
+    write_atomic(out, (json.dumps(objects, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return len(objects)

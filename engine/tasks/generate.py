@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import random
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from engine.files import write_atomic
 from engine.tasks.behaviors import sample_behavior
 from engine.tasks.config import TasksConfig
 from engine.tasks.model import Blueprint, Task, encode_task, trajectory_type
@@ -206,21 +208,39 @@ def report_path(tasks_path: str | Path) -> Path:
 
 
 def write_tasks(path: str | Path, tasks: Iterable[Task], report: GenerationReport | None = None) -> None:
-    """Write tasks as JSONL (sorted keys, one per line) and the report beside them, atomically."""
+    """Write tasks as JSONL (sorted keys, one per line) and the report beside them, each atomically.
+
+    The report records the task file's sha256 (``tasks_sha256``): a report left beside other tasks (a
+    kill between the two renames, or tasks written without a report) is stale and ``read_report``
+    ignores it.
+    """
     p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_bytes(b"".join(encode_task(t) + b"\n" for t in tasks))
-    tmp.replace(p)
-    if report is not None:
-        rp = report_path(p)
-        rtmp = rp.with_name(rp.name + ".tmp")
-        rtmp.write_bytes(msgspec.json.format(msgspec.json.encode(report, order="sorted")) + b"\n")
-        rtmp.replace(rp)
+    data = b"".join(encode_task(t) + b"\n" for t in tasks)
+    write_atomic(p, data)
+    rp = report_path(p)
+    if report is None:
+        rp.unlink(missing_ok=True)
+        return
+    fields = msgspec.to_builtins(report) | {"tasks_sha256": hashlib.sha256(data).hexdigest()}
+    write_atomic(rp, msgspec.json.format(msgspec.json.encode(fields, order="sorted")) + b"\n")
+
+
+class _Stamp(msgspec.Struct):
+    tasks_sha256: str = ""
 
 
 def read_report(tasks_path: str | Path) -> GenerationReport | None:
-    """The report written beside a task file, or None if there is none."""
+    """The report written beside a task file, or None if there is none, it is not a report or it
+    describes other tasks (stale)."""
     rp = report_path(tasks_path)
-    if not rp.exists():
+    try:
+        data = rp.read_bytes()
+        tasks_digest = hashlib.sha256(Path(tasks_path).read_bytes()).hexdigest()
+    except FileNotFoundError:
         return None
-    return msgspec.json.decode(rp.read_bytes(), type=GenerationReport)
+    try:
+        if msgspec.json.decode(data, type=_Stamp).tasks_sha256 != tasks_digest:
+            return None
+        return msgspec.json.decode(data, type=GenerationReport)
+    except msgspec.DecodeError:
+        return None

@@ -331,10 +331,10 @@ def run_call(domain: Domain, state: State, name: str, arguments: dict[str, Any])
     state.begin()
     try:
         t.fn(state, **kwargs)
-    except Exception as exc:  # ToolError, or a kernel bug: either way the call is refused
+        state.commit()  # all or nothing: a record it cannot store (StateError) refuses the call
+    except Exception as exc:  # ToolError, StateError, or a kernel bug: either way the call is refused
         state.rollback()
         return str(exc) or type(exc).__name__
-    state.commit()
     return None
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from engine.testmodel.hf_writer import replacing
+from engine.files import replacing
 from engine.testmodel.tokenizer import ByteBPE
 from engine.testmodel.weights import LlamaShape, random_llama_weights
 

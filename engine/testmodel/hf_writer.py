@@ -2,25 +2,24 @@
 
 Files: config.json, generation_config.json, model.safetensors (written by hand: no torch needed),
 tokenizer.json, tokenizer_config.json, special_tokens_map.json. Each file is replaced atomically
-through a temporary file of its own, so several processes may write the same folder at once.
+(``engine.files.write_atomic``: a temporary file of its own), so several processes may write the
+same folder at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from engine.files import write_atomic
 from engine.testmodel.tokenizer import CONTROL, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, ByteBPE
 from engine.testmodel.weights import LlamaShape, random_llama_weights
 
-__all__ = ["HF_FILES", "read_safetensors_header", "replacing", "write_hf_dir", "write_safetensors"]
+__all__ = ["HF_FILES", "read_safetensors_header", "write_hf_dir", "write_safetensors"]
 
 HF_FILES = (
     "config.json",
@@ -38,33 +37,6 @@ def _to_bf16(array: np.ndarray) -> np.ndarray:
     bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
     rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
     return rounded.astype(np.uint16)
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` for the caller to write; on success it is fsynced and renamed
-    over ``path`` (and the folder fsynced), on failure removed. The name is unique to this process
-    and call, so concurrent writers of the same file never share (or delete) a temporary file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def _write_atomic(path: Path, data: bytes | list[bytes]) -> None:
-    with replacing(path) as tmp, open(tmp, "xb") as f:
-        for chunk in data if isinstance(data, list) else [data]:
-            f.write(chunk)
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -90,7 +62,7 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray], dtype: str = "
         offset += len(raw)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # data starts 8-byte aligned, as the reference writer does
-    _write_atomic(path, [len(text).to_bytes(8, "little"), text, *blobs])
+    write_atomic(path, [len(text).to_bytes(8, "little"), text, *blobs])
 
 
 def read_safetensors_header(path: Path) -> dict[str, Any]:
@@ -187,19 +159,19 @@ def write_hf_dir(
         raise ValueError(f"shape has vocab {shape.vocab_size}, tokenizer has {len(tok.tokens)}")
     out.mkdir(parents=True, exist_ok=True)
     write_safetensors(out / "model.safetensors", random_llama_weights(shape, seed, stream=1), dtype)
-    _write_atomic(out / "config.json", _json_bytes(_config(tok, shape, dtype)))
+    write_atomic(out / "config.json", _json_bytes(_config(tok, shape, dtype)))
     generation = {
         "bos_token_id": tok.pad_id,
         "eos_token_id": [tok.eos_id],
         "pad_token_id": tok.pad_id,
     }
-    _write_atomic(out / "generation_config.json", _json_bytes(generation))
-    _write_atomic(out / "tokenizer.json", _json_bytes(tok.hf_tokenizer_json()))
-    _write_atomic(out / "tokenizer_config.json", _json_bytes(_tokenizer_config(tok, shape)))
+    write_atomic(out / "generation_config.json", _json_bytes(generation))
+    write_atomic(out / "tokenizer.json", _json_bytes(tok.hf_tokenizer_json()))
+    write_atomic(out / "tokenizer_config.json", _json_bytes(_tokenizer_config(tok, shape)))
     specials = {
         "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
         "eos_token": EOS_TOKEN,
         "pad_token": PAD_TOKEN,
     }
-    _write_atomic(out / "special_tokens_map.json", _json_bytes(specials))
+    write_atomic(out / "special_tokens_map.json", _json_bytes(specials))
     return out

@@ -21,7 +21,7 @@ from envs.kernel.tool import Tool
 __all__ = ["INT_RANGE", "MAX_DEPTH", "ArgumentError", "decode_arguments", "printable"]
 
 INT_RANGE = (-(2**63), 2**63 - 1)
-"""The integers a record may hold (signed 64-bit, as msgpack, Arrow and most JSON readers do)."""
+"""The integers a record may hold: signed 64-bit, as Arrow (the parquet export) and most JSON readers."""
 INT_RANGE_ERROR = "Integer out of range (the database holds 64-bit integers)"
 MAX_DEPTH = 64
 """The deepest nesting of JSON arrays and objects looked into when explaining bad arguments."""
@@ -48,6 +48,15 @@ def printable(text: str) -> str:
 
 def decode_arguments(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]:
     """The keyword arguments of a call to ``t``, decoded and checked; ``ArgumentError`` otherwise."""
+    try:
+        return _decode(t, toolkit, arguments)
+    except ArgumentError:
+        raise
+    except Exception as exc:  # e.g. a mapping whose keys cannot be compared: refused, not raised
+        raise ArgumentError(f"tool arguments cannot be read: {type(exc).__name__}") from None
+
+
+def _decode(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]:
     # 1) the container: JSON bytes or text, or a mapping
     data: Any
     if isinstance(arguments, str):
@@ -60,10 +69,7 @@ def decode_arguments(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]
     elif isinstance(arguments, dict):
         data = arguments
     elif isinstance(arguments, Mapping):
-        try:
-            data = dict(arguments)
-        except Exception as exc:  # a mapping that cannot be read is refused like bad JSON
-            raise ArgumentError(f"tool arguments cannot be read: {type(exc).__name__}") from None
+        data = dict(arguments)
     else:
         raise ArgumentError(f"tool arguments must be a JSON object, got {type(arguments).__name__}")
     # 2) typed decode (nesting is bounded by the tool's parameter types)

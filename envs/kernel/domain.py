@@ -104,12 +104,7 @@ class Domain:
         if t is None:
             shown = name if isinstance(name, str) else type(name).__name__
             raise ArgumentError(f"Tool '{shown}' not found.")
-        try:
-            return t, decode_arguments(t, self.toolkit_name, arguments)
-        except ArgumentError:
-            raise
-        except Exception as exc:  # e.g. a mapping whose keys cannot be compared: refused, not raised
-            raise ArgumentError(f"tool arguments cannot be read: {type(exc).__name__}") from None
+        return t, decode_arguments(t, self.toolkit_name, arguments)
 
     def validate_call(self, name: str, arguments: bytes | str | Mapping[str, Any]) -> str | None:
         """None when the call names a tool and its arguments decode, else the one-line error."""

@@ -184,9 +184,13 @@ def _valid(draw: st.DrawFn, domain: str, state: State, writes: bool = False) -> 
 
 
 @st.composite
-def draw_step(draw: st.DrawFn, domain: str, state: State) -> Call:
-    """One call of a drawn category for ``domain``, built from the live ``state``."""
-    category = draw(st.sampled_from(CATEGORIES))
+def draw_step(draw: st.DrawFn, domain: str, state: State, write_run: bool = False) -> Call:
+    """One call of a drawn category for ``domain``, built from the live ``state``; in a
+    ``write_run`` two steps in three are valid writes (sequences of writes on one state)."""
+    if write_run and draw(st.integers(0, 2)):
+        category = "write"
+    else:
+        category = draw(st.sampled_from(CATEGORIES))
     dom = get_domain(domain)
     if category == "bad_name":
         other = [n for d in DOMAINS if d != domain for n in get_domain(d).tools if n not in dom.tools]
