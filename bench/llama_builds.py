@@ -376,8 +376,8 @@ def print_report(
 
 
 def cmake_args(name: str) -> str:
-    """The candidate's options as one shell word, ready for ``CMAKE_ARGS=... pip install``."""
-    return shlex.quote(" ".join(shlex.quote(a) for a in CANDIDATES[name].cmake))
+    """The candidate's options as one double-quoted shell word, ready for ``CMAKE_ARGS=... pip install``."""
+    return '"' + " ".join(shlex.quote(a) for a in CANDIDATES[name].cmake) + '"'
 
 
 def _arch_flags(configured: str) -> str:

@@ -100,11 +100,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes]) ->
 
 
 def append_synced(handle: BinaryIO, data: bytes) -> None:
-    """Append ``data`` to an open file and fsync it; a failure names the file (``handle.name``)."""
+    """Append ``data`` to a file opened for appending and fsync it; a failure names the file.
+
+    The bytes go straight to the descriptor, so a failed append leaves nothing buffered in ``handle``
+    for a later ``close`` to retry (the file may end in a cut line, which readers skip).
+    """
     try:
-        handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        fd = handle.fileno()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
     except OSError as exc:
         raise FileWriteError(str(getattr(handle, "name", "?")), exc) from None
 

@@ -39,6 +39,7 @@ from engine.backends.base import (
     parse_tool_calls,
 )
 from engine.backends.llamacpp_native import LlamaNative, free_cores, import_llguidance
+from engine.backends.preflight import EXTRA_BUFTS_NOTE
 from engine.backends.prompting import ToolPrompt
 from engine.backends.sampling import allowed_mask, request_rng, sample_token
 from grammars import ToolCallFormat, agent_turn_grammar
@@ -137,6 +138,8 @@ class LlamaCppBackend(Backend):
         self.native = LlamaNative(
             model, n_ctx=n_ctx, n_seq=n_parallel, n_batch=n_batch, n_threads=self.n_threads, flash_attn=flash_attn
         )
+        if not self.native.extra_bufts:
+            notes.append(EXTRA_BUFTS_NOTE)
         source = chat_template or self.native.chat_template
         self.prompting = ToolPrompt.for_model(
             source, tool_format, bos_token=self.native.bos_text, eos_token=self.native.eos_text

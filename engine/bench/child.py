@@ -5,11 +5,13 @@
 
 Stages: 1) read the config with the bench's overrides (N tasks, one conversation each, no Ray;
 ``--tasks-file``/``--db-path`` replay another run's tasks on its DB) and plan the run into RUN_DIR
-(``plan_run``: DB, tasks, preflight); 2) start the engines (``make_backends``, timed: engine start);
-3) play the conversations with ``run_plan`` (same grammars, kernel and verification as ``writ
-run``), every ``generate`` call timed by ``TimedBackend``, until all finish, S seconds pass or
-SIGINT/SIGTERM arrives (the rest is cancelled; what finished counts); 4) compute the figures
-(``engine.bench.report.run_figures``) and close the engines.
+(``plan_run``: DB, tasks, preflight); the tasks are played as decoded from RUN_DIR/tasks.jsonl,
+the form a task-file run reads, and ``tasks_sha256`` hashes their encoding; 2) start the engines
+(``make_backends``, timed: engine start); 3) play the conversations with ``run_plan`` (same
+grammars, kernel and verification as ``writ run``), every ``generate`` call timed by
+``TimedBackend``, until all finish, S seconds pass or SIGINT/SIGTERM arrives (the rest is
+cancelled; what finished counts); 4) compute the figures (``engine.bench.report.run_figures``)
+and close the engines.
 
 It talks to its parent in JSON lines on its original stdout; anything else written to fd 1
 (libraries, llama.cpp) goes to stderr. Events: ``stage`` (text), ``planned`` (tasks_file,
@@ -79,9 +81,10 @@ class TimedBackend(Backend):
 
 def bench_config(
     path: str | Path, conversations: int, tasks_file: str | None = None, db_path: str | None = None
-) -> RunConfig:
+) -> tuple[RunConfig, list[str]]:
     """The run config at ``path`` with the bench's overrides: ``conversations`` tasks, one conversation
-    each, no Ray scale-out (one engine is measured), and optionally another run's task file and DB."""
+    each, no Ray scale-out (one engine is measured), and optionally another run's task file and DB;
+    also notes on what was overridden that a reader of the figures should know."""
     p = Path(path)
     try:
         data: dict[str, Any] = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -92,6 +95,11 @@ def bench_config(
     for section in ("tasks", "db", "scale"):
         if not isinstance(data.setdefault(section, {}), dict):
             raise RunConfigError(f"{p}: {section}: must be a table")
+    notes = []
+    if data["scale"].get("ray_actors"):
+        notes.append(f"scale.ray_actors = {data['scale']['ray_actors']} ignored: writ bench measures one engine")
+    if data.get("conversations_per_task", 1) != 1:
+        notes.append("conversations_per_task set to 1: every conversation plays a different task")
     data["tasks"]["n"] = conversations
     data["conversations_per_task"] = 1
     data["scale"]["ray_actors"] = 0
@@ -99,7 +107,7 @@ def bench_config(
         data["tasks"]["file"] = tasks_file
     if db_path is not None:
         data["db"]["path"] = db_path
-    return parse_run_config(data, str(p))
+    return parse_run_config(data, str(p)), notes
 
 
 class _Channel:
@@ -133,7 +141,7 @@ def _short_model(section: dict[str, Any] | None) -> str:
 
 
 async def _measure(
-    plan: RunPlan, time_limit: float, chan: _Channel, stop_flag: _Stop, fields: dict[str, Any]
+    plan: RunPlan, time_limit: float, chan: _Channel, stop_flag: _Stop, fields: dict[str, Any], overridden: list[str]
 ) -> RunFigures:
     """Stages 2-4: start the engines, play until done, the time limit or a signal; the figures."""
     loop = asyncio.get_running_loop()
@@ -205,7 +213,7 @@ async def _measure(
         turns=turns, results=results, wall_s=wall, loop_cpu_s=loop_cpu, status=status,
         engine_start_s=engine_start, process_cpu_s=process_cpu, peak_rss_mb=peak_rss_mb(),
         gpu_memory_mb=gpu[0], gpu_memory_source=gpu[1], llama_cpp_system_info=llama_cpp_system_info(),
-        notes=notes, **fields,
+        notes=[*overridden, *notes], **fields,
     )  # fmt: skip
 
 
@@ -213,7 +221,7 @@ def _bench(args: argparse.Namespace, chan: _Channel, stop_flag: _Stop) -> RunFig
     # 1) Plan: DB, tasks (or the other run's), preflight.
     chan.emit("stage", text="planning: DB, tasks, model preflight")
     started = time.perf_counter()
-    config = bench_config(args.config, args.conversations, args.tasks_file, args.db_path)
+    config, overridden = bench_config(args.config, args.conversations, args.tasks_file, args.db_path)
     base_dir = Path.cwd()
     plan = plan_run(config, args.out, base_dir=base_dir)
     try:
@@ -238,14 +246,14 @@ def _bench(args: argparse.Namespace, chan: _Channel, stop_flag: _Stop) -> RunFig
             "conversations_planned": len(plan.pending),
             "plan_s": time.perf_counter() - started,
         }
-        return asyncio.run(_measure(plan, args.time_limit, chan, stop_flag, fields))
+        return asyncio.run(_measure(plan, args.time_limit, chan, stop_flag, fields, overridden))
     finally:
         plan.rundir.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one config and report its figures to the parent; 2 on a one-line error."""
-    parser = argparse.ArgumentParser(prog="python -m engine.bench.child", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.bench.child", description="One config of writ bench.")
     parser.add_argument("config")
     parser.add_argument("--out", required=True)
     parser.add_argument("--conversations", type=int, required=True)

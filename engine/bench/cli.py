@@ -4,9 +4,10 @@ Each config runs in its own process (``engine.bench.child``) through the real ru
 scratch directory (removed afterwards unless ``--keep``). Stages: 1) check the configs; 2) run
 CONFIG on N freshly synthesized tasks; 3) with ``--against``, run CONFIG2 on the same task file
 and DB (byte-identical tasks, checked by hash); 4) print the figures, a ratio column (CONFIG /
-CONFIG2), the projection to ``--target`` kept trajectories, hardware and versions — as a table,
-or as one JSON object with ``--json``. Progress goes to stderr; Ctrl-C stops the running child,
-which reports what it measured so far, and that is printed (exit status 130).
+CONFIG2), the projection to ``--target`` kept trajectories, hardware and versions: as a table, or
+as one JSON object with ``--json`` (also written to DIR/bench.json with ``--keep DIR``). Progress
+goes to stderr; Ctrl-C stops the running child, which reports what it measured so far, and that
+is printed (exit status 130).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,13 +71,37 @@ def _log_tail(log: Path) -> str:
     return " ".join(lines[-1].split())[:300] if lines else "an empty log"
 
 
+@contextmanager
+def _forward_signals(proc: subprocess.Popen[str]) -> Iterator[list[int]]:
+    """While inside, SIGINT/SIGTERM go on to the child (which stops and reports) and are listed;
+    a second one kills the child. Nothing is raised here, so no event of the child is lost."""
+    signals: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        if signals:
+            proc.kill()
+        signals.append(signum)
+        with suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield signals
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _play(
     config: Path, out: Path, label: str, *, conversations: int, time_limit: float, log: Path,
     status: _Status, tasks_file: str | None = None, db_path: str | None = None,
 ) -> tuple[RunFigures | None, dict[str, Any], int | None]:  # fmt: skip
     """Run one config in a child process: its figures, its ``planned`` event, the signal that stopped it.
 
-    A first SIGINT/SIGTERM is passed on to the child (which stops and reports what it measured).
+    A first SIGINT/SIGTERM is passed on to the child, which stops and reports what it measured.
     """
     cmd = [
         sys.executable, "-m", "engine.bench.child", str(config), "--out", str(out), "--label", label,
@@ -102,45 +129,37 @@ def _play(
     figures: RunFigures | None = None
     planned: dict[str, Any] = {}
     error: str | None = None
-    stopped_by: int | None = None
-    while True:
-        try:
-            event = events.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        except (KeyboardInterrupt, interrupt.Interrupted) as exc:
-            if stopped_by is not None:  # a second signal: stop waiting for the child
-                proc.kill()
+    told = False
+    with _forward_signals(proc) as signals:
+        while True:
+            if signals and not told:
+                status.show("interrupted: collecting the figures measured so far")
+                told = True
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if event is None:
                 break
-            stopped_by = getattr(exc, "signum", signal.SIGINT)
-            proc.send_signal(stopped_by)  # in case the signal reached this process only
-            status.show("interrupted: collecting the figures measured so far")
-            continue
-        if event is None:
-            break
-        kind = event.get("event")
-        if kind == "stage":
-            status.show(str(event["text"]))
-        elif kind == "planned":
-            planned = event
-        elif kind == "conversation":
-            rate = event["generated"] / max(1e-9, event["elapsed_s"])
-            status.show(
-                f"{event['finished']}/{event['total']} conversations, {event['kept']} kept, "
-                f"{rate:,.0f} generated tok/s, {event['elapsed_s']:.0f} s"
-            )
-        elif kind == "figures":
-            figures = msgspec.convert(event["figures"], RunFigures)
-        elif kind == "error":
-            error = str(event["message"])
-    try:
+            kind = event.get("event")
+            if kind == "stage":
+                status.show(str(event["text"]))
+            elif kind == "planned":
+                planned = event
+            elif kind == "conversation":
+                rate = event["generated"] / max(1e-9, event["elapsed_s"])
+                status.show(
+                    f"{event['finished']}/{event['total']} conversations, {event['kept']} kept, "
+                    f"{rate:,.0f} generated tok/s, {event['elapsed_s']:.0f} s"
+                )
+            elif kind == "figures":
+                figures = msgspec.convert(event["figures"], RunFigures)
+            elif kind == "error":
+                error = str(event["message"])
         code = proc.wait()
-    except (KeyboardInterrupt, interrupt.Interrupted) as exc:
-        proc.kill()
-        code = proc.wait()
-        stopped_by = stopped_by or getattr(exc, "signum", signal.SIGINT)
+    stopped_by = signals[0] if signals else None
     status.end()
-    if error is not None:
+    if error is not None and stopped_by is None:
         raise BenchError(error)
     if figures is None and stopped_by is None:
         raise BenchError(
@@ -183,7 +202,10 @@ _Against = Annotated[
 ]  # fmt: skip
 _Target = Annotated[int, typer.Option("--target", min=1, help="Kept trajectories the projection aims at.")]
 _Json = Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure instead of the table.")]
-_Keep = Annotated[Path | None, typer.Option("--keep", help="Keep the run directories in this new or empty directory.")]
+_Keep = Annotated[
+    Path | None,
+    typer.Option("--keep", help="Keep the run directories, their logs and bench.json in this new or empty directory."),
+]
 
 
 def bench(
@@ -256,8 +278,11 @@ def bench(
         hardware=machine,
         versions=installed,
     )
+    encoded = msgspec.json.format(msgspec.json.encode(report), indent=2)
+    if keep is not None:
+        (keep / "bench.json").write_bytes(encoded + b"\n")
     if json_out:
-        typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+        typer.echo(encoded.decode())
     else:
         typer.echo(format_report(report))
     if stopped_by is not None:

@@ -70,7 +70,7 @@ class RunFigures(msgspec.Struct, kw_only=True, frozen=True):
     backend: str
     agent_model: str
     user_model: str
-    tasks_sha256: str
+    tasks_sha256: str  # of the played tasks, encoded: equal for the two runs of --against
     conversations_planned: int
     conversations_finished: int
     kept: int
@@ -244,7 +244,9 @@ def _num(digits: int) -> Callable[[Any], str]:
 
 
 def _share(v: Any) -> str:
-    return "-" if v is None else f"{v:.1%}"
+    if v is None:
+        return "-"
+    return f"{v:.2%}" if 0 < v < 0.01 else f"{v:.1%}"  # a small share keeps two digits rather than 0.0%
 
 
 # (title, field path or None, formatter, in the ratio column)

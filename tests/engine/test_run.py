@@ -15,82 +15,19 @@ from pathlib import Path
 import pytest
 
 from engine.run.config import RunConfigError, load_run_config
-from engine.run.records import TERMINATIONS, decode_result
+from engine.run.records import TERMINATIONS
+from tests.engine.runs import CONFIG, results_of, signature, writ, writ_env, write_config
+from tests.engine.runs import cache as cache  # the module's WRIT_CACHE fixture
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")
 
-CONFIG = """
-domain = "{domain}"
-seed = 3
-conversations_per_task = 1
-max_live = 4
-
-[db]
-users = 60
-seed = 1
-
-[tasks]
-n = {n}
-seed = 5
-
-[agent]
-backend = "llamacpp"
-model = "test:small"
-n_ctx = 16384
-n_parallel = 4
-n_threads = 1
-
-[agent_sampling]
-temperature = 1.0
-max_tokens = 24
-
-[user_sampling]
-temperature = 1.0
-max_tokens = 12
-
-[limits]
-max_steps = {steps}
-max_errors = 3
-max_context_tokens = 16000
-"""
-
-
-def _write_config(tmp: Path, name: str, domain: str = "airline", n: int = 20, steps: int = 6) -> Path:
-    path = tmp / f"{name}.toml"
-    path.write_text(CONFIG.format(domain=domain, n=n, steps=steps))
-    return path
-
-
-def _env(cache: Path) -> dict[str, str]:
-    return {**os.environ, "WRIT_CACHE": str(cache)}
-
-
-def _writ(args: list[str], cache: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args], capture_output=True, text=True, env=_env(cache),
-        timeout=timeout, check=False,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("writ-cache")
-
-
-def _results(run_dir: Path) -> list[dict]:
-    data = (run_dir / "results.jsonl").read_bytes()
-    assert data == b"" or data.endswith(b"\n"), "results.jsonl ends in a cut line"
-    for line in data.splitlines():
-        decode_result(line)  # every line is a complete, valid record
-    return [json.loads(line) for line in data.splitlines()]
-
 
 def test_run_completes_and_summary_matches_files(tmp_path: Path, cache: Path) -> None:
-    config = _write_config(tmp_path, "e2e", n=20)
+    config = write_config(tmp_path, "e2e", n=20)
     out = tmp_path / "run"
-    proc = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    proc = writ(["run", str(config), "--out", str(out), "--quiet"], cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    results = _results(out)
+    results = results_of(out)
     assert len(results) == 20
     assert len({r["conversation_id"] for r in results}) == 20
     tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
@@ -112,27 +49,20 @@ def test_run_completes_and_summary_matches_files(tmp_path: Path, cache: Path) ->
         assert f"{len(kept)} trajectories also in" in proc.stderr
         assert (out / "trajectories.parquet").is_file()
 
-    again = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    again = writ(["run", str(config), "--out", str(out), "--quiet"], cache)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "20 of 20 conversations already finished" in again.stderr
-    assert len(_results(out)) == 20
-
-
-def _signature(run_dir: Path) -> dict[str, tuple]:
-    return {
-        r["conversation_id"]: (json.dumps(r["messages"]), r["final_hash"], r["passed"], r["termination"])
-        for r in _results(run_dir)
-    }
+    assert len(results_of(out)) == 20
 
 
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
     tmp_path: Path, cache: Path
 ) -> None:
-    config = _write_config(tmp_path, "crash", domain="retail", n=12, steps=8)
+    config = write_config(tmp_path, "crash", domain="retail", n=12, steps=8)
     reference = tmp_path / "reference"
-    proc = _writ(["run", str(config), "--out", str(reference), "--quiet"], cache)
+    proc = writ(["run", str(config), "--out", str(reference), "--quiet"], cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    expected = _signature(reference)
+    expected = signature(reference)
     assert len(expected) == 12
 
     out = tmp_path / "killed"
@@ -141,7 +71,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
     for _ in range(20):
         child = subprocess.Popen(
             [sys.executable, "-m", "engine", "run", str(config), "--out", str(out), "--quiet"],
-            env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=writ_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(rng.uniform(0.3, 3.0))
         if child.poll() is None:
@@ -151,9 +81,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_result(
         if (out / "manifest.json").exists() and json.loads((out / "manifest.json").read_text())["status"] == "complete":
             break
     assert kills >= 2, "the run finished before it could be killed twice"
-    final = _writ(["run", str(config), "--out", str(out), "--quiet"], cache)
+    final = writ(["run", str(config), "--out", str(out), "--quiet"], cache)
     assert final.returncode == 0, final.stderr[-2000:]
-    got = _signature(out)
+    got = signature(out)
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(got) == 12  # no duplicates, nothing lost
     assert got == expected
@@ -164,12 +94,12 @@ def test_bad_config_gets_one_line_error(tmp_path: Path, cache: Path) -> None:
     bad.write_text('domain = "bank"\n[agent]\nbackend = "llamacpp"\nmodel = "test:small"\n')
     with pytest.raises(RunConfigError, match=r"domain: Input should be 'airline' or 'retail'"):
         load_run_config(bad)
-    proc = _writ(["run", str(bad), "--out", str(tmp_path / "x")], cache)
+    proc = writ(["run", str(bad), "--out", str(tmp_path / "x")], cache)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("writ: error:")
     missing = tmp_path / "nobackend.toml"
     missing.write_text("[agent]\nmodel = 'x'\n")
-    proc = _writ(["run", str(missing), "--out", str(tmp_path / "y")], cache)
+    proc = writ(["run", str(missing), "--out", str(tmp_path / "y")], cache)
     assert proc.returncode == 2 and "agent" in proc.stderr and "backend" in proc.stderr
 
 
@@ -181,14 +111,14 @@ def test_phrase_rewords_instructions_with_the_model_or_keeps_the_template(
     from engine.tasks.scripts import must_keep
 
     monkeypatch.setenv("WRIT_CACHE", str(cache))
-    config = _write_config(tmp_path, "phrase", n=3)
+    config = write_config(tmp_path, "phrase", n=3)
     config.write_text(config.read_text().replace("[tasks]\n", "[tasks]\nphrase = true\n"))
     plan = plan_run(load_run_config(config), tmp_path / "run")
     plan.rundir.close()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["phrased"] + manifest["phrase_fallbacks"] == 3
     unphrased = tmp_path / "plain.toml"
-    unphrased.write_text(CONFIG.format(domain="airline", n=3, steps=6))
+    unphrased.write_text(CONFIG.format(domain="airline", n=3, steps=6, live=4, users=60))
     plain = plan_run(load_run_config(unphrased), tmp_path / "plain")
     plain.rundir.close()
     for task, template in zip(plan.tasks, plain.tasks, strict=True):
@@ -201,18 +131,18 @@ def test_phrase_rewords_instructions_with_the_model_or_keeps_the_template(
 
 
 def test_tasks_command_phrases_with_a_configured_model(tmp_path: Path, cache: Path) -> None:
-    config = _write_config(tmp_path, "model")
+    config = write_config(tmp_path, "model")
     out = tmp_path / "tasks.jsonl"
     args = ["tasks", "--domain", "retail", "--n", "3", "--seed", "2", "--out", str(out), "--phrase-with", str(config)]
-    proc = _writ(args, cache)
+    proc = writ(args, cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "instructions reworded by the model" in proc.stdout
     assert len(out.read_text().splitlines()) == 3
     again = tmp_path / "again.jsonl"
-    assert _writ([*args[:-3], str(again), *args[-2:]], cache).returncode == 0
+    assert writ([*args[:-3], str(again), *args[-2:]], cache).returncode == 0
     assert again.read_bytes() == out.read_bytes()  # same seed, same model: same bytes
     bad = tmp_path / "nomodel.toml"
     bad.write_text("[tasks]\nn = 3\n")
-    proc = _writ([*args[:-1], str(bad)], cache)
+    proc = writ([*args[:-1], str(bad)], cache)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"writ: error: {bad}: needs a backend table ([user] or [agent] with a 'backend' key)"
