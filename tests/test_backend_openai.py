@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,68 +14,14 @@ import pytest
 from engine.backends import Backend, Completion, Constraint, Request, SamplingParams, make_backend
 from envs import get_domain
 from grammars import bound_schema, get_format
-from tests.conftest import need_optional
-
-SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.llama_server import free_port, llama_server
 
 
 @pytest.fixture(scope="module")
 def server(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` on the tiny GGUF, on a free local port; yields its /v1 URL."""
-    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        need_optional(f"llama-cpp-python's server ({', '.join(missing)} missing)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(tiny_models["gguf"]),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "8192",
-                "--n_threads",
-                "1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start in 120 s: {log.read_text()[-2000:]}")
-            time.sleep(0.25)
+    with llama_server(tiny_models["gguf"], tmp_path_factory.mktemp("server") / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _backend(url: str, **options: Any) -> Any:
@@ -194,7 +135,7 @@ def test_unconstrained_turns_and_raw_prompts(server: str) -> None:
 
 
 def test_unreachable_server_gives_one_line_errors() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     (c,) = _run(_backend(url, timeout_s=5), [Request(request_id="x", prompt="hi")])
     assert c.finish_reason == "error" and c.text == ""
     assert c.error is not None and c.error.startswith(f"ConnectError talking to {url}: ")
