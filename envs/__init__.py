@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from envs.kernel import BaseDB, CallResult, DBLoadError, Domain, State, ToolError, ToolKind
+from envs.kernel import BaseDB, CallResult, DBLoadError, Domain, Outcome, State, ToolError, ToolKind
 
 __all__ = [
     "DOMAINS",
@@ -12,6 +12,7 @@ __all__ = [
     "CallResult",
     "DBLoadError",
     "Domain",
+    "Outcome",
     "State",
     "ToolError",
     "ToolKind",

@@ -316,26 +316,13 @@ def compose(
 
 
 def run_call(domain: Domain, state: State, name: str, arguments: dict[str, Any]) -> str | None:
-    """Run a tool call on ``state`` without rendering its output; the error text, or None.
+    """Run a gold call through ``Domain.call``; the refusal text, or None when it ran.
 
-    The fast path for synthesis and validation: same decoding, same transaction and rollback as
-    ``Domain.call``, minus turning the result into tau2's output string.
+    Strict: a kernel error raises instead of reading as a refusal, so a kernel bug stops synthesis
+    rather than quietly shaping which tasks are made.
     """
-    t = domain.tools.get(name)
-    if t is None:
-        return f"Tool '{name}' not found."
-    try:
-        kwargs = t.decode(arguments)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return str(exc)
-    state.begin()
-    try:
-        t.fn(state, **kwargs)
-        state.commit()  # all or nothing: a record it cannot store (StateError) refuses the call
-    except Exception as exc:  # ToolError, StateError, or a kernel bug: either way the call is refused
-        state.rollback()
-        return str(exc) or type(exc).__name__
-    return None
+    result = domain.call(state, name, arguments, strict=True)
+    return None if result.ok else result.text
 
 
 def facts(
