@@ -54,16 +54,30 @@ class RecordCodec:
         """A deep copy of a record."""
         return self._record.decode(_encoder.encode(record))
 
-    def pack(self, base: Any | None, record: Any) -> bytes:
-        """``record`` as bytes: a patch against ``base``, or the whole record when there is none."""
+    def encode_fields(self, record: Any) -> tuple[bytes, ...]:
+        """Each field of ``record`` encoded on its own, in declaration order (to compare against)."""
+        return tuple(_encoder.encode(getattr(record, name)) for name in self.fields)
+
+    def pack(self, base: Any | None, record: Any, base_fields: tuple[bytes, ...] | None = None) -> bytes:
+        """``record`` as bytes: a patch against ``base``, or the whole record when there is none.
+
+        ``base_fields`` (``encode_fields(base)``, cached by the caller) lets each field be encoded
+        once and compared as bytes instead of compared deeply and encoded twice.
+        """
         if base is None:
             return _FULL + _encoder.encode(record)
         entries = []
-        for name in self.fields:
-            old = getattr(base, name)
+        for i, name in enumerate(self.fields):
             new = getattr(record, name)
-            if _identical(old, new):
-                continue
+            if base_fields is None:
+                encoded = None
+                if _identical(getattr(base, name), new):
+                    continue
+            else:
+                encoded = _encoder.encode(new)
+                if encoded == base_fields[i]:
+                    continue
+            old = getattr(base, name)
             if name in self._entries and _same_order(old, new):
                 changed = {k: v for k, v in new.items() if k not in old or not _identical(old[k], v)}
                 removed = [k for k in old if k not in new]
@@ -75,15 +89,22 @@ class RecordCodec:
                 changed_at = {i: v for i, (o, v) in pairs if not _identical(o, v)}
                 entries.append((name, _ELEMENTS, changed_at, []))
             else:
-                entries.append((name, _WHOLE, new, []))
+                entries.append((name, _WHOLE, new if encoded is None else msgspec.Raw(encoded), []))
         return _PATCH + _encoder.encode(entries)
 
-    def unpack(self, base: Any | None, data: bytes) -> Any:
-        """A fresh record object from ``pack`` output and the same ``base``."""
+    def decode(self, data: bytes) -> Any:
+        """A record from its msgpack encoding."""
+        return self._record.decode(data)
+
+    def unpack(self, base: Any | None, data: bytes, base_bytes: bytes | None = None) -> Any:
+        """A fresh record object from ``pack`` output and the same ``base``.
+
+        ``base_bytes`` (the base record encoded, cached by the caller) saves encoding it again.
+        """
         view = memoryview(data)[1:]
         if data[:1] == _FULL:
             return self._record.decode(view)
-        record = self.copy(base)
+        record = self.copy(base) if base_bytes is None else self._record.decode(base_bytes)
         for entry in self._patch.decode(view):
             if entry.kind == _WHOLE:
                 setattr(record, entry.field, self._whole[entry.field].decode(entry.value))

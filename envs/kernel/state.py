@@ -49,6 +49,8 @@ class BaseDB:
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
         self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
+        self._encoded: dict[tuple[str, str], bytes] = {}
+        self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self._sum: int | None = None
         self.fragments: dict[tuple[str, str], str] = {}
         self.indexes: dict[str, Any] = {}
@@ -57,13 +59,35 @@ class BaseDB:
         """A deep copy of one record (msgpack round trip: no shared mutable parts)."""
         return self.codecs[table].copy(record)
 
+    def _base_bytes(self, table: str, key: str) -> bytes:
+        """A base record encoded (cached): what copies of it are decoded from."""
+        slot = (table, key)
+        data = self._encoded.get(slot)
+        if data is None:
+            data = self._encoded[slot] = _copy_encoder.encode(self.tables[table][key])
+        return data
+
+    def copy_base(self, table: str, key: str) -> Any:
+        """A fresh, private copy of a base record (one decode of its cached encoding)."""
+        return self.codecs[table].decode(self._base_bytes(table, key))
+
     def pack(self, table: str, key: str, record: Any) -> bytes:
         """A changed record as compact bytes: a patch against its base version."""
-        return self.codecs[table].pack(self.tables[table].get(key), record)
+        codec = self.codecs[table]
+        base = self.tables[table].get(key)
+        if base is None:
+            return codec.pack(None, record)
+        fields = self._fields.get((table, key))
+        if fields is None:
+            fields = self._fields[(table, key)] = codec.encode_fields(base)
+        return codec.pack(base, record, fields)
 
     def unpack(self, table: str, key: str, data: bytes) -> Any:
         """A fresh record object from ``pack`` output."""
-        return self.codecs[table].unpack(self.tables[table].get(key), data)
+        base = self.tables[table].get(key)
+        if base is None:
+            return self.codecs[table].unpack(None, data)
+        return self.codecs[table].unpack(base, data, self._base_bytes(table, key))
 
     def digest(self, table: str, key: str) -> int:
         """The digest of a base record, 0 for a key the base does not hold."""
@@ -105,14 +129,14 @@ class State:
     only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_delta", "_journal", "_new", "_records", "base")
+    __slots__ = ("_digests", "_journal", "_new", "_records", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
         self._records: dict[tuple[str, str], Any] = {}
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
-        self._delta = 0
+        self._digests: dict[tuple[str, str], int] = {}  # digest of each committed own record
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
@@ -167,7 +191,7 @@ class State:
             return records[slot]
         previous = records.get(slot)
         if previous is None:
-            record = self.base.copy_record(table, self.base.tables[table][key])
+            record = self.base.copy_base(table, key)
         else:
             record = self.base.unpack(table, key, previous)
         journal[slot] = previous
@@ -193,11 +217,12 @@ class State:
         self._journal = {}
 
     def commit(self) -> None:
-        """Keep the call's writes: store them compactly and update the hash incrementally.
+        """Keep the call's writes: store each changed record as a compact patch.
 
-        All or nothing: every changed record is encoded and digested before any is stored. If one
-        cannot be (an integer beyond 64 bits, a lone surrogate), the call is rolled back and
-        ``StateError`` raised; any other exception also rolls back before it propagates.
+        All or nothing: every changed record is encoded before any is stored. If one cannot be
+        (an integer beyond 64 bits, a lone surrogate), the call is rolled back and ``StateError``
+        raised; any other exception also rolls back before it propagates. Digests are not taken
+        here but by ``hash``, once per changed record however many calls change it.
         """
         journal = self._journal
         if not journal:
@@ -205,19 +230,9 @@ class State:
             return
         base = self.base
         records = self._records
-        # 1) encode and digest every changed record; nothing is stored yet
-        staged: list[tuple[tuple[str, str], bytes]] = []
-        delta = self._delta
+        # 1) encode every changed record; nothing is stored yet
         try:
-            for slot, previous in journal.items():
-                table, key = slot
-                record = records[slot]
-                if previous is None:
-                    old = base.digest(table, key)
-                else:
-                    old = record_digest(table, key, base.unpack(table, key, previous))
-                delta = (delta + record_digest(table, key, record) - old) & _MASK
-                staged.append((slot, base.pack(table, key, record)))
+            staged = [(slot, base.pack(slot[0], slot[1], records[slot])) for slot in journal]
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
@@ -227,10 +242,11 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 2) store them (plain assignments: cannot fail half way)
+        # 2) store them (plain assignments: cannot fail half way); their old digests are stale
+        digests = self._digests
         for slot, packed in staged:
             records[slot] = packed
-        self._delta = delta
+            digests.pop(slot, None)
         self._journal = None
 
     def rollback(self) -> None:
@@ -250,8 +266,27 @@ class State:
 
     # -- hashing -------------------------------------------------------------------------------
     def hash(self) -> int:
-        """The order-independent 128-bit state hash (kept up to date at every commit)."""
-        return (self.base.base_sum() + self._delta) & _MASK
+        """The order-independent 128-bit state hash: the base's, plus each own record's change.
+
+        Costs time proportional to the records this state changed; each is digested once after
+        it last changed (commit invalidates only the records a call wrote).
+        """
+        return (self.base.base_sum() + self._delta()) & _MASK
+
+    def _delta(self) -> int:
+        """The sum of (own digest - base digest) over this state's own records."""
+        if self._journal is not None:
+            raise RuntimeError("State.hash during a call")
+        base = self.base
+        digests = self._digests
+        delta = 0
+        for slot, value in self._records.items():
+            table, key = slot
+            own = digests.get(slot)
+            if own is None:
+                own = digests[slot] = record_digest(table, key, base.unpack(table, key, value))
+            delta += own - base.digest(table, key)
+        return delta
 
     def hash_hex(self) -> str:
         """``hash()`` as 32 hex digits."""
@@ -288,7 +323,7 @@ class State:
             {
                 "records": [[t, k, v] for (t, k), v in rows],
                 "added": added,
-                "delta": f"{self._delta & _MASK:032x}",
+                "delta": f"{self._delta() & _MASK:032x}",
             }
         )
 
@@ -301,7 +336,8 @@ class State:
             base.unpack(table, key, blob)  # validates the record
             state._records[(table, key)] = blob
         state._new = {t: list(keys) for t, keys in raw.added.items() if keys} or None
-        state._delta = int(raw.delta, 16)
+        if state._delta() & _MASK != int(raw.delta, 16):
+            raise ValueError("state snapshot does not match its base DB (hash differs)")
         return state
 
 
