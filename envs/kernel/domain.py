@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 
 from envs.kernel.arguments import ArgumentError, decode_arguments, printable
-from envs.kernel.dump import tool_output
 from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind
 
@@ -174,7 +173,7 @@ class Domain:
         """Run a bound call on ``state`` in a transaction; its writes are kept only if all can be stored."""
         state.begin()
         try:
-            output = tool_output(bound.tool.fn(state, **bound.kwargs))
+            output = state.base.render(bound.tool.fn(state, **bound.kwargs))
             state.commit()
         except (ToolError, StateError) as exc:
             state.rollback()

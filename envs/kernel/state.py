@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
+from envs.kernel.dump import tool_output
 from envs.kernel.patch import RecordCodec
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class BaseDB:
         self._encoded: dict[tuple[str, str], bytes] = {}
         self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self._sum: int | None = None
+        self._record_ids: set[int] | None = None
+        self._rendered: dict[int, tuple[Any, str]] = {}
         self.fragments: dict[tuple[str, str], str] = {}
         self.indexes: dict[str, Any] = {}
 
@@ -97,6 +100,19 @@ class BaseDB:
             cached = 0 if record is None else record_digest(table, key, record)
             self._digests[(table, key)] = cached
         return cached
+
+    def render(self, value: Any) -> str:
+        """``tool_output(value)``; a base record's text is rendered once and kept (base records never change)."""
+        hit = self._rendered.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = tool_output(value)
+        ids = self._record_ids
+        if ids is None:
+            ids = self._record_ids = {id(r) for records in self.tables.values() for r in records.values()}
+        if id(value) in ids:
+            self._rendered[id(value)] = (value, text)
+        return text
 
     def base_sum(self) -> int:
         """The state hash of the untouched base (computed once, then cached)."""
