@@ -57,7 +57,7 @@ def _domain_name(value: str) -> str:
 
 
 DomainOpt = Annotated[
-    str, typer.Option("--domain", "-d", help="airline or retail.", callback=_domain_name)
+    str, typer.Option("--domain", "-d", help="A domain in envs/registry.py.", callback=_domain_name)
 ]
 
 

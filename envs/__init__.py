@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
 from envs.kernel import BaseDB, CallResult, DBLoadError, Domain, Outcome, State, ToolError, ToolKind
+from envs.registry import DOMAINS, get_domain, register
 
 __all__ = [
     "DOMAINS",
@@ -17,13 +16,5 @@ __all__ = [
     "ToolError",
     "ToolKind",
     "get_domain",
+    "register",
 ]
-
-DOMAINS = ("airline", "retail")
-
-
-def get_domain(name: str) -> Domain:
-    """The domain called ``name`` (``airline`` or ``retail``)."""
-    if name not in DOMAINS:
-        raise ValueError(f"unknown domain {name!r}; choose one of: {', '.join(DOMAINS)}")
-    return importlib.import_module(f"envs.{name}").DOMAIN

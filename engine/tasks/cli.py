@@ -39,7 +39,7 @@ tasks_app = typer.Typer(
 @tasks_app.callback()
 def tasks_generate(
     ctx: typer.Context,
-    domain: Annotated[str | None, typer.Option("--domain", "-d", help="airline or retail.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="A domain in envs/registry.py.")] = None,
     n: Annotated[int, typer.Option("--n", help="Number of tasks.", min=1)] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed: same seed, same bytes.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Task file to write (JSONL).")] = None,

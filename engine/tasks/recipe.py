@@ -44,6 +44,7 @@ from engine.tasks.model import (
     Selection,
     UserFacts,
 )
+from envs import DOMAINS, get_domain
 from envs.kernel import BaseDB, Domain, State
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
     "unique_best",
 ]
 
-DOMAIN_MODULES = {"airline": "engine.tasks.airline", "retail": "engine.tasks.retail"}
 
 
 class Reject(msgspec.Struct, frozen=True):
@@ -176,10 +176,11 @@ class DomainSpec:
 
 
 def get_spec(domain: str) -> DomainSpec:
-    """The ``DomainSpec`` of a domain (imports ``engine.tasks.<domain>`` on first use)."""
-    module = DOMAIN_MODULES.get(domain)
+    """The ``DomainSpec`` of a domain: the module its registry entry names (imported on first use)."""
+    module = get_domain(domain).tasks if domain in DOMAINS else None
     if module is None:
-        raise ValueError(f"no task recipes for domain {domain!r}; choose one of: airline, retail")
+        with_tasks = [d for d in DOMAINS if get_domain(d).tasks is not None]
+        raise ValueError(f"no task recipes for domain {domain!r}; choose one of: {', '.join(with_tasks)}")
     return importlib.import_module(module).SPEC
 
 

@@ -78,6 +78,8 @@ class Domain:
         tools: Iterable[Tool],
         policy_path: Path,
         generate: Callable[..., msgspec.Struct] | None = None,
+        integrity: Callable[[Any], list[str]] | None = None,
+        tasks: str | None = None,
     ) -> None:
         self.name = name
         self.toolkit_name = toolkit_name
@@ -85,6 +87,10 @@ class Domain:
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         self.policy_path = policy_path
         self.generator = generate
+        self.integrity = integrity
+        """``integrity(db)``: the problems found in a DB of this domain (empty when consistent)."""
+        self.tasks = tasks
+        """The module holding this domain's task recipes (its ``SPEC``), or None."""
         self._db_decoder = msgspec.json.Decoder(db_type)
 
     # -- schemas -------------------------------------------------------------------------------
@@ -131,6 +137,10 @@ class Domain:
         if self.generator is None:
             raise NotImplementedError(f"domain {self.name} has no DB generator")
         return self.generator(users=users, seed=seed)
+
+    def check(self, db: msgspec.Struct) -> list[str]:
+        """The integrity problems of a DB of this domain (none checked if it has no checker)."""
+        return [] if self.integrity is None else self.integrity(db)
 
     # -- calls ---------------------------------------------------------------------------------
     def bind(self, name: object, arguments: object) -> BoundCall | CallResult:

@@ -15,6 +15,12 @@ def _generate(users: int, seed: int) -> RetailDB:
     return generate_db(users=users, seed=seed)
 
 
+def _check(db: RetailDB) -> list[str]:
+    from envs.retail.integrity import check
+
+    return check(db)
+
+
 DOMAIN = Domain(
     name="retail",
     toolkit_name="RetailTools",
@@ -22,4 +28,6 @@ DOMAIN = Domain(
     tools=TOOLS,
     policy_path=Path(__file__).with_name("policy.md"),
     generate=_generate,
+    integrity=_check,
+    tasks="engine.tasks.retail",  # phase 2 moves the recipes into this package
 )
