@@ -183,8 +183,7 @@ class Domain:
         """Run a bound call on ``state`` in a transaction; its writes are kept only if all can be stored."""
         state.begin()
         try:
-            output = state.base.render(bound.tool.fn(state, **bound.kwargs))
-            state.commit()
+            output = state.commit_rendering(bound.tool.fn(state, **bound.kwargs))
         except (ToolError, StateError) as exc:
             state.rollback()
             return CallResult(Outcome.REFUSED, printable(str(exc)))

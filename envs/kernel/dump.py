@@ -12,7 +12,7 @@ import msgspec
 if TYPE_CHECKING:
     from envs.kernel.state import State
 
-__all__ = ["tau2_db_hash", "tau2_db_json", "tool_output"]
+__all__ = ["json_text", "tau2_db_hash", "tau2_db_json", "tool_output"]
 
 _json_encode = msgspec.json.Encoder().encode
 # number forms that msgspec writes unlike Python's ``repr`` (1e16 vs 1e+16, 0.00001 vs 1e-05)
@@ -39,6 +39,13 @@ def tool_output(result: Any) -> str:
         return json.dumps(msgspec.to_builtins(result))
     parts[0::2] = outside.replace(b",", b", ").replace(b":", b": ").split(b"\x00")
     return b'"'.join(parts).decode("ascii")
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(msgspec.to_builtins(value))`` for any value, a bare string included."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return json.dumps(value)
+    return tool_output(value)
 
 
 def _fragment(record: Any) -> str:

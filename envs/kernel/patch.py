@@ -58,11 +58,18 @@ class RecordCodec:
         """Each field of ``record`` encoded on its own, in declaration order (to compare against)."""
         return tuple(_encoder.encode(getattr(record, name)) for name in self.fields)
 
-    def pack(self, base: Any | None, record: Any, base_fields: tuple[bytes, ...] | None = None) -> bytes:
+    def pack(
+        self,
+        base: Any | None,
+        record: Any,
+        base_fields: tuple[bytes, ...] | None = None,
+        same: list[bool] | None = None,
+    ) -> bytes:
         """``record`` as bytes: a patch against ``base``, or the whole record when there is none.
 
         ``base_fields`` (``encode_fields(base)``, cached by the caller) lets each field be encoded
-        once and compared as bytes instead of compared deeply and encoded twice.
+        once and compared as bytes instead of compared deeply and encoded twice. ``same``, when
+        given, receives one flag per field: whether it is identical to the base's.
         """
         if base is None:
             return _FULL + _encoder.encode(record)
@@ -71,12 +78,14 @@ class RecordCodec:
             new = getattr(record, name)
             if base_fields is None:
                 encoded = None
-                if _identical(getattr(base, name), new):
-                    continue
+                unchanged = _identical(getattr(base, name), new)
             else:
                 encoded = _encoder.encode(new)
-                if encoded == base_fields[i]:
-                    continue
+                unchanged = encoded == base_fields[i]
+            if same is not None:
+                same.append(unchanged)
+            if unchanged:
+                continue
             old = getattr(base, name)
             if name in self._entries and _same_order(old, new):
                 changed = {k: v for k, v in new.items() if k not in old or not _identical(old[k], v)}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
-from envs.kernel.dump import tool_output
+from envs.kernel.dump import json_text, tool_output
 from envs.kernel.patch import RecordCodec
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["BaseDB", "State", "StateError"]
 
 _MASK = (1 << 128) - 1
+_NOTHING: Any = object()  # commit() renders nothing
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 _copy_encoder = msgspec.msgpack.Encoder()
 
@@ -55,6 +56,8 @@ class BaseDB:
         self._sum: int | None = None
         self._record_ids: set[int] | None = None
         self._rendered: dict[int, tuple[Any, str]] = {}
+        self._field_texts: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._heads = {t: _field_heads(rt) for t, rt in self.record_types.items()}
         self.fragments: dict[tuple[str, str], str] = {}
         self.indexes: dict[str, Any] = {}
 
@@ -74,8 +77,9 @@ class BaseDB:
         """A fresh, private copy of a base record (one decode of its cached encoding)."""
         return self.codecs[table].decode(self._base_bytes(table, key))
 
-    def pack(self, table: str, key: str, record: Any) -> bytes:
-        """A changed record as compact bytes: a patch against its base version."""
+    def pack(self, table: str, key: str, record: Any, same: list[bool] | None = None) -> bytes:
+        """A changed record as compact bytes: a patch against its base version. ``same`` receives
+        a flag per field (unchanged from the base?), left empty for a record the base lacks."""
         codec = self.codecs[table]
         base = self.tables[table].get(key)
         if base is None:
@@ -83,7 +87,7 @@ class BaseDB:
         fields = self._fields.get((table, key))
         if fields is None:
             fields = self._fields[(table, key)] = codec.encode_fields(base)
-        return codec.pack(base, record, fields)
+        return codec.pack(base, record, fields, same)
 
     def unpack(self, table: str, key: str, data: bytes) -> Any:
         """A fresh record object from ``pack`` output."""
@@ -114,6 +118,24 @@ class BaseDB:
             self._rendered[id(value)] = (value, text)
         return text
 
+    def render_changed(self, table: str, key: str, record: Any, same: list[bool]) -> str:
+        """``tool_output(record)`` for a changed version of a base record: unchanged fields reuse
+        the base record's rendered field texts (cached), only changed ones are rendered."""
+        heads = self._heads[table]
+        if heads is None:
+            return tool_output(record)
+        slot = (table, key)
+        texts = self._field_texts.get(slot)
+        if texts is None:
+            base = self.tables[table][key]
+            texts = self._field_texts[slot] = tuple(json_text(getattr(base, f)) for f in self.codecs[table].fields)
+        fields = self.codecs[table].fields
+        parts = [
+            head + (text if unchanged else json_text(getattr(record, name)))
+            for head, text, unchanged, name in zip(heads, texts, same, fields, strict=True)
+        ]
+        return "{" + ", ".join(parts) + "}"
+
     def base_sum(self) -> int:
         """The state hash of the untouched base (computed once, then cached)."""
         if self._sum is None:
@@ -137,6 +159,16 @@ class BaseDB:
         return value
 
 
+def _field_heads(record_type: type) -> tuple[str, ...] | None:
+    """``'"name": '`` per field as ``json.dumps`` writes it, or None for a type whose plain form is
+    not its fields in order (tagged, renamed or default-omitting structs)."""
+    config = record_type.__struct_config__  # type: ignore[attr-defined]
+    fields = record_type.__struct_fields__  # type: ignore[attr-defined]
+    if config.tag is not None or config.omit_defaults or record_type.__struct_encode_fields__ != fields:  # type: ignore[attr-defined]
+        return None
+    return tuple(f"{json_text(f)}: " for f in fields)
+
+
 class State:
     """One conversation's view of the DB: base records plus its own copied-on-write records.
 
@@ -145,7 +177,7 @@ class State:
     only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_digests", "_journal", "_new", "_records", "base")
+    __slots__ = ("_digests", "_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
@@ -153,6 +185,7 @@ class State:
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
         self._digests: dict[tuple[str, str], int] = {}  # digest of each committed own record
+        self._seen: dict[tuple[str, str], Any] | None = None  # records decoded in the current call
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
@@ -160,9 +193,15 @@ class State:
         if self._records:
             value = self._records.get((table, key))
             if value is not None:
-                if type(value) is bytes:
+                if type(value) is not bytes:
+                    return value
+                seen = self._seen
+                if seen is None:  # outside a call
                     return self.base.unpack(table, key, value)
-                return value
+                record = seen.get((table, key))
+                if record is None:  # decoded once per call, however often the tool reads it
+                    record = seen[(table, key)] = self.base.unpack(table, key, value)
+                return record
         return self.base.tables[table].get(key)
 
     def contains(self, table: str, key: str) -> bool:
@@ -231,6 +270,7 @@ class State:
     def begin(self) -> None:
         """Start a call: writes from now on are journaled until commit or rollback."""
         self._journal = {}
+        self._seen = {}
 
     def commit(self) -> None:
         """Keep the call's writes: store each changed record as a compact patch.
@@ -240,15 +280,32 @@ class State:
         raised; any other exception also rolls back before it propagates. Digests are not taken
         here but by ``hash``, once per changed record however many calls change it.
         """
+        self.commit_rendering(_NOTHING)
+
+    def commit_rendering(self, value: Any) -> str:
+        """``commit``, and ``tool_output(value)`` rendered between encoding and storing the writes,
+        from cached parts where it can: a base record's text once per DB, a record this call
+        changed from its unchanged fields' base texts. A failure to render also rolls back."""
         journal = self._journal
-        if not journal:
-            self._journal = None
-            return
         base = self.base
         records = self._records
         # 1) encode every changed record; nothing is stored yet
+        staged: list[tuple[tuple[str, str], bytes]] = []
+        changed: tuple[str, str, list[bool]] | None = None
         try:
-            staged = [(slot, base.pack(slot[0], slot[1], records[slot])) for slot in journal]
+            for slot in journal or ():
+                record = records[slot]
+                same: list[bool] = []
+                staged.append((slot, base.pack(slot[0], slot[1], record, same)))
+                if record is value and same:
+                    changed = (slot[0], slot[1], same)
+            # 2) render the output
+            if value is _NOTHING:
+                text = ""
+            elif changed is not None:
+                text = base.render_changed(changed[0], changed[1], value, changed[2])
+            else:
+                text = base.render(value)
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
@@ -258,17 +315,20 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 2) store them (plain assignments: cannot fail half way); their old digests are stale
+        # 3) store them (plain assignments: cannot fail half way); their old digests are stale
         digests = self._digests
         for slot, packed in staged:
             records[slot] = packed
             digests.pop(slot, None)
         self._journal = None
+        self._seen = None
+        return text
 
     def rollback(self) -> None:
         """Undo every write made since ``begin``."""
         journal = self._journal
         self._journal = None
+        self._seen = None
         if not journal:
             return
         for slot, previous in journal.items():
