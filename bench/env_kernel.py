@@ -9,7 +9,7 @@ same replays are timed through tau2's ``Environment.get_response`` in a subproce
 (``bench/tau2_env_child.py``), so both columns and their ratio come from one run. Without it the
 tau2 figures recorded in ../shared/LEADS.md are printed, and marked as recorded.
 ``--breakdown`` also prints where a write call's time goes: decode, tool body (including the
-copy-on-write journal), patch encode (commit), output rendering, and the digest (taken at hash
+copy-on-write journal), patch encode + output rendering (commit), and the digest (taken at hash
 time, once per changed record).
 
     python bench/env_kernel.py [--shared ../shared] [--states 10000] [--tau2 PYTHON] [--breakdown] [--json]
@@ -33,7 +33,6 @@ import msgspec
 
 from envs import DOMAINS, get_domain
 from envs.kernel import BoundCall
-from envs.kernel.dump import tool_output
 
 # tau2-bench measured here with the same replays (../shared/LEADS.md), milliseconds.
 TAU2_TASK_MS = {"airline": 216.0, "retail": 82.0}
@@ -154,13 +153,19 @@ def tau2_calls(python: str, shared: Path, domain: str, repeats: int) -> tuple[fl
 
 
 def write_breakdown(shared: Path, domain: str, repeats: int) -> dict[str, float]:
-    """Median µs per write call in each phase of ``Domain.call``, replayed phase by phase."""
+    """Median µs per write call in each phase of ``Domain.call``, replayed phase by phase.
+
+    decode: name and arguments to a bound call; body+journal: the tool, with its copy-on-write
+    copies; patch encode+render: ``State.commit_rendering`` (changed records encoded as patches,
+    the output rendered from cached field texts); digest: the next ``State.hash`` (digests are
+    taken there, not at commit).
+    """
     dom = get_domain(domain)
     base = dom.load(shared / "tau2" / domain / "db.json")
     base.base_sum()
     replays = _load_replays(shared, domain)
     calls = [[(c["name"], msgspec.json.encode(c["arguments"])) for c in t["calls"]] for t in replays]
-    names = ("decode", "body+journal", "patch encode", "render", "digest", "total")
+    names = ("decode", "body+journal", "patch encode+render", "digest", "total")
     phases: dict[str, list[float]] = {k: [] for k in names}
     clock = time.perf_counter
     for _ in range(repeats):
@@ -182,13 +187,11 @@ def write_breakdown(shared: Path, domain: str, repeats: int) -> dict[str, float]
                     state.rollback()
                     continue
                 t2 = clock()
-                state.commit()
+                state.commit_rendering(value)
                 t3 = clock()
-                tool_output(value)
-                t4 = clock()
                 state.hash()
-                t5 = clock()
-                for key, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True):
+                t4 = clock()
+                for key, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
                     phases[key].append(dt)
     return {k: _median_us(v) for k, v in phases.items()}
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["json_text", "tau2_db_hash", "tau2_db_json", "tool_output"]
 
 _json_encode = msgspec.json.Encoder().encode
+_quote = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii), in C
 # number forms that msgspec writes unlike Python's ``repr`` (1e16 vs 1e+16, 0.00001 vs 1e-05)
 _OTHER_NUMBER_FORM = re.compile(rb"\d[eE]|0\.0000")
 
@@ -43,7 +44,12 @@ def tool_output(result: Any) -> str:
 
 def json_text(value: Any) -> str:
     """``json.dumps(msgspec.to_builtins(value))`` for any value, a bare string included."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None or kind is bool or kind is float:
         return json.dumps(value)
     return tool_output(value)
 

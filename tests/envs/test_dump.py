@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs import BaseDB
-from envs.kernel.dump import tool_output
+from envs.kernel.dump import json_text, tool_output
 
 _scalars = (
     st.none()
@@ -44,3 +44,9 @@ def test_tool_output_matches_json_dumps_on_every_record(tau2_bases: dict[str, Ba
                 assert tool_output(record) == json.dumps(msgspec.to_builtins(record))
                 fast += b"\\" not in msgspec.json.encode(record)
     assert fast > 1000  # the fast path, not only the fallback, was checked
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=_values)
+def test_json_text_is_json_dumps_for_scalars_too(value: object) -> None:
+    assert json_text(value) == json.dumps(value)
