@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from engine.backends.base import Backend, Completion, Request
 from engine.tasks.behaviors import guidance, sample_behavior
-from engine.tasks.cli import tasks_app
 from engine.tasks.config import TasksConfig, TasksConfigError, load_tasks_config
 from engine.tasks.export_tau2 import TaskFileError, read_tasks, to_tau2
 from engine.tasks.generate import generate, quotas, read_report, write_tasks
@@ -37,6 +36,7 @@ from engine.tasks.model import (
 from engine.tasks.recipe import Reject, unique_best
 from engine.tasks.scripts import must_keep, phrase
 from engine.tasks.validate import check_selection
+from engine.tasks_cli import tasks_app
 from envs import BaseDB
 from tests.conftest import need_optional
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.records import TERMINATIONS
 from engine.run.config import RunConfigError, load_run_config
-from engine.run.records import TERMINATIONS
 from tests.engine.runs import CONFIG, results_of, signature, writ, writ_env, write_config
 from tests.engine.runs import cache as cache  # the module's WRIT_CACHE fixture
 
