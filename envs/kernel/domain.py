@@ -80,6 +80,7 @@ class Domain:
         generate: Callable[..., msgspec.Struct] | None = None,
         integrity: Callable[[Any], list[str]] | None = None,
         tasks: str | None = None,
+        reference_db_hash: str | None = None,
     ) -> None:
         self.name = name
         self.toolkit_name = toolkit_name
@@ -91,6 +92,8 @@ class Domain:
         """``integrity(db)``: the problems found in a DB of this domain (empty when consistent)."""
         self.tasks = tasks
         """The module holding this domain's task recipes (its ``SPEC``), or None."""
+        self.reference_db_hash = reference_db_hash
+        """tau2-bench's hash of the DB it ships for this domain (None: tau2 has no such domain)."""
         self._db_decoder = msgspec.json.Decoder(db_type)
 
     # -- schemas -------------------------------------------------------------------------------
