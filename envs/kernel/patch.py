@@ -8,6 +8,7 @@ and applies the patch, giving a fresh object.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, get_args, get_origin, get_type_hints
 
 import msgspec
@@ -49,14 +50,20 @@ class RecordCodec:
             for f in self._tails
         }
         self._patch = msgspec.msgpack.Decoder(list[_Entry])
+        getter = attrgetter(*self.fields)
+        self._values: Any = getter if len(self.fields) > 1 else (lambda r: (getter(r),))
 
     def copy(self, record: Any) -> Any:
         """A deep copy of a record."""
         return self._record.decode(_encoder.encode(record))
 
+    def values(self, record: Any) -> tuple[Any, ...]:
+        """The record's field values, in declaration order."""
+        return self._values(record)
+
     def encode_fields(self, record: Any) -> tuple[bytes, ...]:
         """Each field of ``record`` encoded on its own, in declaration order (to compare against)."""
-        return tuple(_encoder.encode(getattr(record, name)) for name in self.fields)
+        return tuple(map(_encoder.encode, self._values(record)))
 
     def pack(
         self,
@@ -73,19 +80,23 @@ class RecordCodec:
         """
         if base is None:
             return _FULL + _encoder.encode(record)
+        # 1) which fields changed: each field encoded once (in C, via map) and compared as bytes
+        values = self._values(record)
+        if base_fields is None:
+            encoded: list[bytes | None] = [None] * len(values)
+            flags = [_identical(o, n) for o, n in zip(self._values(base), values, strict=True)]
+        else:
+            encoded = list(map(_encoder.encode, values))  # type: ignore[arg-type]
+            flags = list(map(bytes.__eq__, encoded, base_fields))  # type: ignore[arg-type]
+        if same is not None:
+            same.extend(flags)
+        # 2) a patch entry per changed field
         entries = []
-        for i, name in enumerate(self.fields):
-            new = getattr(record, name)
-            if base_fields is None:
-                encoded = None
-                unchanged = _identical(getattr(base, name), new)
-            else:
-                encoded = _encoder.encode(new)
-                unchanged = encoded == base_fields[i]
-            if same is not None:
-                same.append(unchanged)
+        for i, unchanged in enumerate(flags):
             if unchanged:
                 continue
+            name = self.fields[i]
+            new = values[i]
             old = getattr(base, name)
             if name in self._entries and _same_order(old, new):
                 changed = {k: v for k, v in new.items() if k not in old or not _identical(old[k], v)}
@@ -95,10 +106,11 @@ class RecordCodec:
                 entries.append((name, _APPENDED, new[len(old) :], []))
             elif name in self._tails and len(new) == len(old):
                 pairs = enumerate(zip(old, new, strict=True))
-                changed_at = {i: v for i, (o, v) in pairs if not _identical(o, v)}
+                changed_at = {j: v for j, (o, v) in pairs if not _identical(o, v)}
                 entries.append((name, _ELEMENTS, changed_at, []))
             else:
-                entries.append((name, _WHOLE, new if encoded is None else msgspec.Raw(encoded), []))
+                raw = encoded[i]
+                entries.append((name, _WHOLE, new if raw is None else msgspec.Raw(raw), []))
         return _PATCH + _encoder.encode(entries)
 
     def decode(self, data: bytes) -> Any:

@@ -120,21 +120,25 @@ class BaseDB:
 
     def render_changed(self, table: str, key: str, record: Any, same: list[bool]) -> str:
         """``tool_output(record)`` for a changed version of a base record: unchanged fields reuse
-        the base record's rendered field texts (cached), only changed ones are rendered."""
+        the base record's rendered ``"name": value`` texts (cached), only changed ones are rendered."""
         heads = self._heads[table]
         if heads is None:
             return tool_output(record)
         slot = (table, key)
-        texts = self._field_texts.get(slot)
-        if texts is None:
+        parts = self._field_texts.get(slot)
+        if parts is None:
             base = self.tables[table][key]
-            texts = self._field_texts[slot] = tuple(json_text(getattr(base, f)) for f in self.codecs[table].fields)
-        fields = self.codecs[table].fields
-        parts = [
-            head + (text if unchanged else json_text(getattr(record, name)))
-            for head, text, unchanged, name in zip(heads, texts, same, fields, strict=True)
-        ]
-        return "{" + ", ".join(parts) + "}"
+            parts = self._field_texts[slot] = tuple(
+                head + json_text(value) for head, value in zip(heads, self.codecs[table].values(base), strict=True)
+            )
+        out = list(parts)
+        values = None
+        for i, unchanged in enumerate(same):
+            if not unchanged:
+                if values is None:
+                    values = self.codecs[table].values(record)
+                out[i] = heads[i] + json_text(values[i])
+        return "{" + ", ".join(out) + "}"
 
     def base_sum(self) -> int:
         """The state hash of the untouched base (computed once, then cached)."""
