@@ -181,14 +181,13 @@ class State:
     only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_digests", "_journal", "_new", "_records", "_seen", "base")
+    __slots__ = ("_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
         self._records: dict[tuple[str, str], Any] = {}
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
-        self._digests: dict[tuple[str, str], int] = {}  # digest of each committed own record
         self._seen: dict[tuple[str, str], Any] | None = None  # records decoded in the current call
 
     # -- reads -------------------------------------------------------------------------------
@@ -282,7 +281,7 @@ class State:
         All or nothing: every changed record is encoded before any is stored. If one cannot be
         (an integer beyond 64 bits, a lone surrogate), the call is rolled back and ``StateError``
         raised; any other exception also rolls back before it propagates. Digests are not taken
-        here but by ``hash``, once per changed record however many calls change it.
+        here but by ``hash``.
         """
         self.commit_rendering(_NOTHING)
 
@@ -319,11 +318,9 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 3) store them (plain assignments: cannot fail half way); their old digests are stale
-        digests = self._digests
+        # 3) store them (plain assignments: cannot fail half way)
         for slot, packed in staged:
             records[slot] = packed
-            digests.pop(slot, None)
         self._journal = None
         self._seen = None
         return text
@@ -348,8 +345,9 @@ class State:
     def hash(self) -> int:
         """The order-independent 128-bit state hash: the base's, plus each own record's change.
 
-        Costs time proportional to the records this state changed; each is digested once after
-        it last changed (commit invalidates only the records a call wrote).
+        Costs time proportional to the records this state changed: each is digested here, not
+        at commit, so a write call pays no digest and a conversation pays one per changed record
+        per comparison (states keep no digests: 10,000 of them stay small).
         """
         return (self.base.base_sum() + self._delta()) & _MASK
 
@@ -358,14 +356,9 @@ class State:
         if self._journal is not None:
             raise RuntimeError("State.hash during a call")
         base = self.base
-        digests = self._digests
         delta = 0
-        for slot, value in self._records.items():
-            table, key = slot
-            own = digests.get(slot)
-            if own is None:
-                own = digests[slot] = record_digest(table, key, base.unpack(table, key, value))
-            delta += own - base.digest(table, key)
+        for (table, key), value in self._records.items():
+            delta += record_digest(table, key, base.unpack(table, key, value)) - base.digest(table, key)
         return delta
 
     def hash_hex(self) -> str:
