@@ -142,9 +142,7 @@ def tau2_calls(python: str, shared: Path, domain: str, repeats: int) -> tuple[fl
             for t in tasks
         ],
     }  # fmt: skip
-    done = subprocess.run(
-        [python, str(TAU2_CHILD)], input=json.dumps(job), capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([python, str(TAU2_CHILD)], input=json.dumps(job), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         sys.exit(f"bench: tau2 under {python} failed: {tail}")
