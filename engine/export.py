@@ -1,6 +1,6 @@
 """SFT export: a finished conversation as one training record (JSONL), and JSONL to Parquet.
 
-It does not run or judge conversations; it reshapes ``ConversationResult``s (``engine.run.records``)
+It does not run or judge conversations; it reshapes ``ConversationResult``s (``engine.records``)
 into records that ``datasets.load_dataset("json", ...)`` loads and TRL's ``SFTTrainer`` trains on
 without changes. The format, with literal records, is in docs/data_format.md. One record::
 
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.files import replacing, write_atomic
-from engine.run.records import ConversationResult, decode_result
+from engine.records import ConversationResult, decode_result
 
 if TYPE_CHECKING:
     import datasets

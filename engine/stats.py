@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from engine.export import read_results
+from engine.records import TERMINATIONS, ConversationResult
 from engine.run.diagnose import summarize_causes
-from engine.run.records import TERMINATIONS, ConversationResult
 
 __all__ = ["StatsError", "format_summary", "plot", "stats", "summarize", "total_tokens"]
 

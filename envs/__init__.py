@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-
-from envs.kernel import BaseDB, CallResult, DBLoadError, Domain, State, ToolError, ToolKind
+from envs.kernel import BaseDB, CallResult, DBLoadError, Domain, Outcome, State, ToolError, ToolKind
+from envs.registry import DOMAINS, get_domain, register
 
 __all__ = [
     "DOMAINS",
@@ -12,17 +11,10 @@ __all__ = [
     "CallResult",
     "DBLoadError",
     "Domain",
+    "Outcome",
     "State",
     "ToolError",
     "ToolKind",
     "get_domain",
+    "register",
 ]
-
-DOMAINS = ("airline", "retail")
-
-
-def get_domain(name: str) -> Domain:
-    """The domain called ``name`` (``airline`` or ``retail``)."""
-    if name not in DOMAINS:
-        raise ValueError(f"unknown domain {name!r}; choose one of: {', '.join(DOMAINS)}")
-    return importlib.import_module(f"envs.{name}").DOMAIN

@@ -22,6 +22,7 @@ from engine.backends import (
     make_backend,
 )
 from envs import get_domain
+from envs.kernel import BoundCall
 from tests.conftest import need_optional
 
 try:
@@ -157,8 +158,8 @@ def test_200_constrained_turns_at_temperature_1_all_parse(backend: Any, domain: 
             assert c.finish_reason == "stop"
             assert len(c.tool_calls) == 1
             call = c.tool_calls[0]
-            assert dom.validate_call(call.name, call.arguments) is None, (call, c.text)
-            assert dom.validate_call(call.name, call.arguments.encode()) is None
+            assert isinstance(dom.bind(call.name, call.arguments), BoundCall), (call, c.text)
+            assert isinstance(dom.bind(call.name, call.arguments.encode()), BoundCall)
             assert c.text.startswith("<tool_call>\n{") and c.text.endswith("}\n</tool_call>")
             calls += 1
         else:
@@ -204,7 +205,7 @@ def test_chat_prompts_with_tools(backend: Any) -> None:
     assert sum(c.cached_tokens for c in done) > 0  # slots reuse the shared prompt
     for c in done:
         assert c.error is None and len(c.tool_calls) == 1, (c.error, c.text)
-        assert dom.validate_call(c.tool_calls[0].name, c.tool_calls[0].arguments) is None
+        assert isinstance(dom.bind(c.tool_calls[0].name, c.tool_calls[0].arguments), BoundCall)
 
 
 def test_llama3_json_format_turns_parse(tiny_models: dict[str, Path]) -> None:
@@ -231,7 +232,7 @@ def test_llama3_json_format_turns_parse(tiny_models: dict[str, Path]) -> None:
         for c in run(b, requests):
             assert c.error is None and len(c.tool_calls) == 1, (c.error, c.text)
             assert c.text.startswith('{"name": ')
-            assert dom.validate_call(c.tool_calls[0].name, c.tool_calls[0].arguments) is None
+            assert isinstance(dom.bind(c.tool_calls[0].name, c.tool_calls[0].arguments), BoundCall)
     finally:
         asyncio.run(b.close())
 

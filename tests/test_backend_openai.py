@@ -13,6 +13,7 @@ import pytest
 
 from engine.backends import Backend, Completion, Constraint, Request, SamplingParams, make_backend
 from envs import get_domain
+from envs.kernel import BoundCall
 from grammars import bound_schema, get_format
 from tests.llama_server import free_port, llama_server
 
@@ -91,7 +92,7 @@ def test_tool_calls_from_server_text_are_parsed_strictly(server: str) -> None:
         if c.error is None:
             assert len(c.tool_calls) == 1, c.text
             call = c.tool_calls[0]
-            assert dom.validate_call(call.name, call.arguments) is None, (call, c.text)
+            assert isinstance(dom.bind(call.name, call.arguments), BoundCall), (call, c.text)
             valid += 1
         else:  # llama.cpp's grammar lets e.g. raw control characters into strings: refused here
             assert "\n" not in c.error and c.text and c.tool_calls == []

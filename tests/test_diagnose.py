@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from engine.records import ConversationResult, RewardParts, encode_result
 from engine.run.diagnose import CAUSES, EXCERPT_CHARS, diagnose, explain, summarize_causes
-from engine.run.records import ConversationResult, RewardParts, encode_result
 from tests.test_export import airline_result
 
 GREETING = {"role": "assistant", "content": "Hi! How can I help you today?"}

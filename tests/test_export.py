@@ -22,7 +22,7 @@ from engine.export import (
     write_parquet,
     write_trajectories,
 )
-from engine.run.records import ConversationResult, RewardParts, TokenCounts, encode_result
+from engine.records import ConversationResult, RewardParts, TokenCounts, encode_result
 from engine.tasks.model import Behavior
 from envs import get_domain
 

@@ -18,6 +18,69 @@ def _modules(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
+def _full_imports(path: Path) -> set[str]:
+    """Every module a file imports, by full dotted name (lazy imports inside functions included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+# Lowest first; a module may import its own layer and the ones below, never one above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("envs",),
+    ("grammars",),
+    ("engine.files", "engine.interrupt", "engine.backends", "engine.testmodel"),
+    ("engine.tasks",),
+    ("engine.records", "engine.export"),
+    ("engine.run", "engine.stats", "engine.bench"),
+    ("engine.cli", "engine.tasks_cli", "engine.__main__"),
+)
+
+
+def _layer(module: str) -> int | None:
+    """The layer of a dotted module name (longest matching prefix), None outside the project."""
+    best: tuple[int, int] | None = None
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (i, len(prefix))
+    return None if best is None else best[0]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def test_imports_point_down_the_layers() -> None:
+    """envs < grammars < engine services < engine.tasks < engine.export < engine.run < engine.cli."""
+    unplaced = []
+    upward = []
+    for package in PACKAGES:
+        for path in _modules(package):
+            name = _module_name(path)
+            own = _layer(name)
+            if own is None:
+                if name != "engine":
+                    unplaced.append(name)
+                continue
+            for target in sorted(_full_imports(path)):
+                layer = _layer(target)
+                if layer is not None and layer > own:
+                    upward.append(f"{name} -> {target}")
+    assert unplaced == [], "modules with no layer in LAYERS"
+    assert upward == []
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from engine.export import ExportError
-from engine.run.records import ConversationResult, TokenCounts, encode_result
+from engine.records import ConversationResult, TokenCounts, encode_result
 from engine.stats import PLOTS, StatsError, format_summary, stats, summarize
 from tests.test_export import airline_result, failed_result, retail_result
 

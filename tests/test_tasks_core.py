@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import pytest
 from pydantic import BaseModel, ConfigDict
 from typer.testing import CliRunner
 
 from engine.backends.base import Backend, Completion, Request
 from engine.tasks.behaviors import guidance, sample_behavior
-from engine.tasks.cli import tasks_app
 from engine.tasks.config import TasksConfig, TasksConfigError, load_tasks_config
-from engine.tasks.export_tau2 import TaskFileError, read_tasks, to_tau2
+from engine.tasks.export_tau2 import TaskFileError, export_file, read_tasks, to_tau2
 from engine.tasks.generate import generate, quotas, read_report, write_tasks
 from engine.tasks.model import (
     Action,
@@ -37,7 +37,8 @@ from engine.tasks.model import (
 from engine.tasks.recipe import Reject, unique_best
 from engine.tasks.scripts import must_keep, phrase
 from engine.tasks.validate import check_selection
-from envs import BaseDB
+from engine.tasks_cli import tasks_app
+from envs import BaseDB, get_domain
 from tests.conftest import need_optional
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -355,14 +356,54 @@ def test_export_matches_tau2_task_fields(airline_tasks: list[Task], tau2_bases: 
         parsed = _Tau2Task.model_validate(obj)
         actions = parsed.evaluation_criteria.actions
         assert len({a.action_id for a in actions}) == len(actions)
-        writes = [a for a in actions if base.domain.tool_kind(a.name).value == "write"]
-        assert [(a.name, a.arguments) for a in writes] == [(a.name, a.arguments) for a in task.actions]
-        assert len(actions) == task.w + task.e
+        # only the gold writes are actions (tau2 demands actions verbatim under ACTION) ...
+        assert [(a.name, a.arguments) for a in actions] == [(a.name, a.arguments) for a in task.actions]
+        assert len(actions) == task.w
+        # ... the evidence reads are information in the notes
+        assert all(e.name in parsed.description.notes for e in task.evidence)
         # replaying the reference trajectory gives the goal state, as tau2's evaluator does
         state = base.new_state()
         for a in actions:
             assert not base.domain.call(state, a.name, a.arguments).error
         assert state.hash_hex() == task.goal_hash
+
+
+def test_export_of_generated_db_tasks_is_refused_or_carries_its_db(
+    tmp_path: Path, tau2_dir: Path, tau2_bases: dict[str, BaseDB]
+) -> None:
+    """Tasks made on a generated DB: refused without it; with it, the DB and a note go beside the
+    tasks, and the tasks replay to their goals on that DB, while on tau2's own DB they would fail."""
+    dom = get_domain("airline")
+    db_path = tmp_path / "gen.json"
+    db_path.write_bytes(msgspec.json.encode(dom.generate(users=60, seed=3)))
+    base = dom.load(db_path)
+    tasks, _ = generate("airline", base, 6, 5)
+    assert tasks and {t.db_fingerprint for t in tasks} != {dom.reference_db_hash}
+    out = tmp_path / "tau2.json"
+    with pytest.raises(TaskFileError, match=r"not tau2-bench's own airline DB, .*pass --db") as info:
+        export_file(tasks, out)
+    assert "\n" not in str(info.value) and not out.exists()
+    with pytest.raises(TaskFileError, match="fingerprint"):
+        export_file(tasks, out, db=tau2_dir / "airline" / "db.json")
+    assert not out.exists()
+
+    assert export_file(tasks, out, db=db_path) == len(tasks)
+    written_db = tmp_path / "tau2.db.json"
+    assert written_db.read_bytes() == db_path.read_bytes()
+    assert "data/tau2/domains/airline/db.json" in (tmp_path / "tau2.README.txt").read_text()
+    exported = [_Tau2Task.model_validate(o) for o in json.loads(out.read_text())]
+    on_own_db = dom.load(written_db)
+    failures_on_tau2_db = 0
+    for task, parsed in zip(tasks, exported, strict=True):
+        state = on_own_db.new_state()
+        for a in parsed.evaluation_criteria.actions:
+            assert dom.call(state, a.name, a.arguments).ok
+        assert state.hash_hex() == task.goal_hash
+        shipped = tau2_bases["airline"].new_state()
+        failures_on_tau2_db += any(
+            dom.call(shipped, a.name, a.arguments).error for a in parsed.evaluation_criteria.actions
+        )
+    assert failures_on_tau2_db > 0  # why the export refuses without the DB
 
 
 def test_default_config_is_valid() -> None:

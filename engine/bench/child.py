@@ -40,9 +40,9 @@ import msgspec
 from engine.backends import Backend, Completion, Request
 from engine.bench.report import RunFigures, TurnSample, role_of, run_figures
 from engine.bench.system import gpu_memory, llama_cpp_system_info, peak_rss_mb
+from engine.records import ConversationResult
 from engine.run.cli import backend_notes
 from engine.run.config import RunConfig, RunConfigError, parse_run_config
-from engine.run.records import ConversationResult
 from engine.run.runner import RunPlan, finish_manifest, make_backends, plan_run, run_plan
 from engine.tasks.model import decode_task, encode_task
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from engine.run.records import ConversationResult
+from engine.records import ConversationResult
 
 __all__ = [
     "BenchReport",

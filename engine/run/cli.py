@@ -22,8 +22,8 @@ from rich.table import Table
 
 from engine import interrupt
 from engine.backends import Backend
+from engine.records import ConversationResult
 from engine.run.config import load_run_config
-from engine.run.records import ConversationResult
 from engine.run.runner import RunPlan, finish_manifest, make_backends, plan_run, run_plan
 
 __all__ = ["backend_notes", "cache_line", "cache_share", "run"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from envs import DOMAINS
 
 __all__ = ["RunConfig", "RunConfigError", "load_run_config"]
 
@@ -79,7 +81,7 @@ class RunConfig(_Section):
     tiny random-weight test model built locally: its text is gibberish, but the run is real.
     """
 
-    domain: Literal["airline", "retail"] = "airline"
+    domain: str = "airline"  # any domain in envs.registry
     seed: int = 0
     conversations_per_task: int = Field(default=1, ge=1)
     max_live: int = Field(default=8, ge=1)
@@ -93,6 +95,13 @@ class RunConfig(_Section):
     limits: LimitsSection = LimitsSection()
     output: OutputSection = OutputSection()
     scale: ScaleSection = ScaleSection()
+
+    @field_validator("domain")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        if value not in DOMAINS:
+            raise ValueError(f"unknown domain {value!r}; choose one of: {', '.join(DOMAINS)}")
+        return value
 
     @field_validator("agent", "user")
     @classmethod

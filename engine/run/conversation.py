@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from engine.backends.base import Completion, Constraint, Request, SamplingParams
-from engine.run.records import TokenCounts
+from engine.records import TokenCounts
 from engine.run.verify import CallRecord
 from engine.tasks.model import Task
 from envs import Domain, State

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from engine.run.records import ConversationResult
+from engine.records import ConversationResult
 from envs import DOMAINS, get_domain
 
 __all__ = ["CAUSES", "EXCERPT_CHARS", "diagnose", "explain", "summarize_causes"]

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.backends import make_backend
+from engine.records import ConversationResult, decode_result, encode_result
 from engine.run.config import parse_run_config
-from engine.run.records import ConversationResult, decode_result, encode_result
 from engine.run.runner import Progress, RunPlan, Session, finish_manifest, resolve_backend_config
 from engine.tasks.model import Task, decode_task, encode_task
 from envs import get_domain

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from engine.export import encode_trajectory, read_results, write_trajectory_records
 from engine.files import append_file, append_synced, write_atomic
-from engine.run.records import ConversationResult, encode_result
+from engine.records import ConversationResult, encode_result
 
 __all__ = ["RunDir", "RunDirError"]
 

@@ -26,9 +26,9 @@ from engine.backends import Backend, SamplingParams, make_backend
 from engine.backends.models import MODEL_ALIASES, resolve_model_alias
 from engine.backends.preflight import preflight_backends
 from engine.files import write_atomic
+from engine.records import NATURAL_ENDS, ConversationResult
 from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
-from engine.run.records import NATURAL_ENDS, ConversationResult
 from engine.run.rundir import RunDir
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config

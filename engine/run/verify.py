@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from engine.run.records import RewardParts
+from engine.records import RewardParts
 from engine.tasks.model import Task, call_key
 
 __all__ = ["CallRecord", "Verdict", "verify"]

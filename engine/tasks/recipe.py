@@ -44,6 +44,7 @@ from engine.tasks.model import (
     Selection,
     UserFacts,
 )
+from envs import DOMAINS, get_domain
 from envs.kernel import BaseDB, Domain, State
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
     "unique_best",
 ]
 
-DOMAIN_MODULES = {"airline": "engine.tasks.airline", "retail": "engine.tasks.retail"}
 
 
 class Reject(msgspec.Struct, frozen=True):
@@ -176,10 +176,11 @@ class DomainSpec:
 
 
 def get_spec(domain: str) -> DomainSpec:
-    """The ``DomainSpec`` of a domain (imports ``engine.tasks.<domain>`` on first use)."""
-    module = DOMAIN_MODULES.get(domain)
+    """The ``DomainSpec`` of a domain: the module its registry entry names (imported on first use)."""
+    module = get_domain(domain).tasks if domain in DOMAINS else None
     if module is None:
-        raise ValueError(f"no task recipes for domain {domain!r}; choose one of: airline, retail")
+        with_tasks = [d for d in DOMAINS if get_domain(d).tasks is not None]
+        raise ValueError(f"no task recipes for domain {domain!r}; choose one of: {', '.join(with_tasks)}")
     return importlib.import_module(module).SPEC
 
 
@@ -316,26 +317,13 @@ def compose(
 
 
 def run_call(domain: Domain, state: State, name: str, arguments: dict[str, Any]) -> str | None:
-    """Run a tool call on ``state`` without rendering its output; the error text, or None.
+    """Run a gold call through ``Domain.call``; the refusal text, or None when it ran.
 
-    The fast path for synthesis and validation: same decoding, same transaction and rollback as
-    ``Domain.call``, minus turning the result into tau2's output string.
+    Strict: a kernel error raises instead of reading as a refusal, so a kernel bug stops synthesis
+    rather than quietly shaping which tasks are made.
     """
-    t = domain.tools.get(name)
-    if t is None:
-        return f"Tool '{name}' not found."
-    try:
-        kwargs = t.decode(arguments)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return str(exc)
-    state.begin()
-    try:
-        t.fn(state, **kwargs)
-        state.commit()  # all or nothing: a record it cannot store (StateError) refuses the call
-    except Exception as exc:  # ToolError, StateError, or a kernel bug: either way the call is refused
-        state.rollback()
-        return str(exc) or type(exc).__name__
-    return None
+    result = domain.call(state, name, arguments, strict=True)
+    return None if result.ok else result.text
 
 
 def facts(

@@ -15,6 +15,12 @@ def _generate(users: int, seed: int) -> AirlineDB:
     return generate_db(users=users, seed=seed)
 
 
+def _check(db: AirlineDB) -> list[str]:
+    from envs.airline.integrity import check
+
+    return check(db)
+
+
 DOMAIN = Domain(
     name="airline",
     toolkit_name="AirlineTools",
@@ -22,4 +28,7 @@ DOMAIN = Domain(
     tools=TOOLS,
     policy_path=Path(__file__).with_name("policy.md"),
     generate=_generate,
+    integrity=_check,
+    tasks="engine.tasks.airline",  # phase 2 moves the recipes into this package
+    reference_db_hash="124e39a664b56402bcd09cb8a6a9cece6acb8462337c969799d5658e3250f263",  # tau2-bench's own db.json
 )

@@ -15,6 +15,7 @@ import math
 import random
 from datetime import timedelta
 
+from envs.airline.pricing import FREE_BAGS, NEW_CERTIFICATE_IDS, NEW_RESERVATION_IDS, free_bags, reservation_price
 from envs.airline.schedule import (
     CABINS,
     EPOCH,
@@ -40,17 +41,10 @@ from envs.airline.schema import (
     ReservationFlight,
     User,
 )
-from envs.airline.tools import NEW_CERTIFICATE_IDS, NEW_RESERVATION_IDS
 from envs.synth import IdPool, Person, address_fields, cumulative, gc_paused, random_date, user_handles
 
 __all__ = ["FREE_BAGS", "generate_db"]
 
-# Free checked bags per passenger, by membership and cabin (the policy's allowance table).
-FREE_BAGS = {
-    "regular": {"basic_economy": 0, "economy": 1, "business": 2},
-    "silver": {"basic_economy": 1, "economy": 2, "business": 3},
-    "gold": {"basic_economy": 2, "economy": 3, "business": 4},
-}
 _RES_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # First-flight day weights for bookings (days 1..29): most trips are near or after "now".
 _DAY_WEIGHTS = (1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 12, 12, 11, 10, 10, 9, 8, 8, 7, 6, 6,
@@ -231,9 +225,9 @@ def _reservation(
         for leg, day in trip
     ]
     bags = sum(rng.choices((0, 1, 2, 3), cum_weights=_BAGS_CUM, k=n))
-    nonfree = max(0, bags - FREE_BAGS[user.membership][cabin] * n)
+    nonfree = max(0, bags - free_bags(user.membership, cabin, n))
     insurance = "yes" if rng.random() < 0.5 else "no"
-    total = sum(f.price for f in flights) * n + (30 * n if insurance == "yes" else 0) + 50 * nonfree
+    total = reservation_price((f.price for f in flights), n, insurance, nonfree)
     payments = _pay(rng, user, total)
     if cancelled:
         payments += [Payment(payment_id=p.payment_id, amount=-p.amount) for p in payments]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from envs.airline.generate import FREE_BAGS
+from envs.airline.pricing import NOW, free_bags, reservation_price
 from envs.airline.schedule import CABINS
 from envs.airline.schema import (
     AirlineDB,
@@ -25,7 +25,7 @@ from envs.airline.schema import (
     OnTime,
     Reservation,
 )
-from envs.airline.tools import AIRPORTS, NOW
+from envs.airline.tools import AIRPORTS
 from envs.integrity import check_payment_key, check_user_links
 
 __all__ = ["check"]
@@ -121,14 +121,13 @@ def _check_reservations(db: AirlineDB, problems: list[str]) -> dict[tuple[str, s
         if not 0 <= res.nonfree_baggages <= res.total_baggages:
             problems.append(f"{where}: nonfree_baggages {res.nonfree_baggages} of {res.total_baggages}")
         elif user is not None:
-            free = FREE_BAGS[user.membership][res.cabin] * n
+            free = free_bags(user.membership, res.cabin, n)
             if res.nonfree_baggages != max(0, res.total_baggages - free):
                 problems.append(
                     f"{where}: {res.nonfree_baggages} nonfree bags, want "
                     f"{max(0, res.total_baggages - free)} ({user.membership}, {res.cabin}, {n} passengers)"
                 )
-        price = sum(f.price for f in res.flights) * n
-        price += (30 * n if res.insurance == "yes" else 0) + 50 * res.nonfree_baggages
+        price = reservation_price((f.price for f in res.flights), n, res.insurance, res.nonfree_baggages)
         paid = sum(p.amount for p in res.payment_history if p.amount > 0)
         net = sum(p.amount for p in res.payment_history)
         if paid != price:

@@ -1,7 +1,7 @@
 """The airline generator's flights: route network, timetable, fares, capacities, per-date states.
 
 All times are minutes since 2024-05-01 00:00 EST. Flights run every day from 2024-05-01 to
-2024-05-30; relative to "now" (``tools.NOW``, 2024-05-15 15:00) a date is over (landed or
+2024-05-30; relative to "now" (``pricing.NOW``, 2024-05-15 15:00) a date is over (landed or
 cancelled), today (landed, flying, on time, delayed or cancelled) or bookable (available).
 """
 
@@ -28,7 +28,7 @@ __all__ = ["CABINS", "EPOCH", "LAST_DAY", "NOW_MINUTE", "TODAY", "Leg", "build_s
 
 CABINS = ("basic_economy", "economy", "business")
 LAST_DAY = 30  # flights exist on 2024-05-01 .. 2024-05-30
-TODAY = 15  # tools.NOW is 2024-05-15T15:00:00
+TODAY = 15  # pricing.NOW is 2024-05-15T15:00:00
 NOW_MINUTE = (TODAY - 1) * 1440 + 15 * 60
 EPOCH = datetime(2024, 5, 1)
 

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from envs.airline.pricing import (  # noqa: F401  (NOW and the id sequences re-exported for callers)
+    BAG_FEE,
+    INSURANCE_FEE,
+    NEW_CERTIFICATE_IDS,
+    NEW_RESERVATION_IDS,
+    NOW,
+    bag_charge,
+    next_reservation_id,
+)
 from envs.airline.schema import (
     AirportCode,
     Available,
@@ -27,9 +36,6 @@ from envs.kernel.common_tools import calculate, transfer_to_human_agents
 
 __all__ = ["TOOLS"]
 
-NOW = "2024-05-15T15:00:00"
-NEW_RESERVATION_IDS = ("HATHAT", "HATHAU", "HATHAV")
-NEW_CERTIFICATE_IDS = ("certificate_3221322", "certificate_3221323", "certificate_3221324")
 AIRPORTS = (
     ("SFO", "San Francisco"), ("JFK", "New York"), ("LAX", "Los Angeles"), ("ORD", "Chicago"),
     ("DFW", "Dallas"), ("DEN", "Denver"), ("SEA", "Seattle"), ("ATL", "Atlanta"),
@@ -151,7 +157,7 @@ def book_reservation(
         insurance: 'yes' or 'no' for travel insurance.
     """
     user = _user(db, user_id)
-    reservation_id = next((r for r in NEW_RESERVATION_IDS if not db.contains("reservations", r)), None)
+    reservation_id = next_reservation_id(db)
     if reservation_id is None:
         raise ToolError("Too many reservations")
     reservation = Reservation(
@@ -190,8 +196,8 @@ def book_reservation(
         )
         total_price += price * n
     if insurance == "yes":
-        total_price += 30 * n
-    total_price += 50 * nonfree_baggages
+        total_price += INSURANCE_FEE * n
+    total_price += BAG_FEE * nonfree_baggages
 
     for payment in payment_methods:
         method = user.payment_methods.get(payment.payment_id)
@@ -334,7 +340,7 @@ def update_reservation_baggages(
     """
     current = _reservation(db, reservation_id)
     _user(db, current.user_id)
-    total = 50 * max(0, nonfree_baggages - current.nonfree_baggages)
+    total = bag_charge(current.nonfree_baggages, nonfree_baggages)
     payment = _charge_for_update(db, current.user_id, payment_id, total)
     reservation = db.mut("reservations", reservation_id)
     if payment is not None:

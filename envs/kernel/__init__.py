@@ -1,7 +1,7 @@
 """The domain-independent environment kernel: tools, copy-on-write state, hashing, dispatch."""
 
 from envs.kernel.arguments import ArgumentError
-from envs.kernel.domain import CallResult, DBLoadError, Domain
+from envs.kernel.domain import BoundCall, CallResult, DBLoadError, Domain, Outcome
 from envs.kernel.dump import tau2_db_hash, tau2_db_json, tool_output
 from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind, tool
@@ -9,9 +9,11 @@ from envs.kernel.tool import Tool, ToolError, ToolKind, tool
 __all__ = [
     "ArgumentError",
     "BaseDB",
+    "BoundCall",
     "CallResult",
     "DBLoadError",
     "Domain",
+    "Outcome",
     "State",
     "StateError",
     "Tool",

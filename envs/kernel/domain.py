@@ -3,33 +3,68 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from envs.kernel.arguments import ArgumentError, decode_arguments, printable
-from envs.kernel.dump import tool_output
 from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind
 
-__all__ = ["CallResult", "DBLoadError", "Domain"]
+__all__ = ["BoundCall", "CallResult", "DBLoadError", "Domain", "Outcome"]
 
 
 class DBLoadError(ValueError):
     """A database file could not be read; the message is one line."""
 
 
-class CallResult(msgspec.Struct, frozen=True, gc=False):
-    """What a tool call returned: the exact output string and whether it was an error.
+class Outcome(StrEnum):
+    """How a tool call ended."""
 
-    ``fault`` is set (``"ExcType: message"``) only when a tool raised something other than a
-    refusal, i.e. a kernel bug; ``output`` is then an ``Error: ...`` line as for any refusal.
+    OK = "ok"
+    """The tool ran; its writes, if any, are kept."""
+    REFUSED = "refused"
+    """The tool refused (a rule it enforces, a record that does not exist, a value the DB cannot hold)."""
+    BAD_CALL = "bad_call"
+    """The call never reached a tool: unknown name, or arguments that do not decode."""
+    KERNEL_ERROR = "kernel_error"
+    """A tool raised something other than a refusal: a bug in the kernel, never training data."""
+
+
+class CallResult(msgspec.Struct, frozen=True, gc=False):
+    """The typed outcome of one tool call; ``output`` renders it as tau2-bench's string.
+
+    ``text`` is the tool's output when ``outcome`` is OK, else the one-line reason (without
+    tau2's ``Error: `` prefix). ``fault`` (``"ExcType: message"``) is set only for KERNEL_ERROR.
     """
 
-    output: str
-    error: bool
+    outcome: Outcome
+    text: str
     fault: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the tool ran."""
+        return self.outcome is Outcome.OK
+
+    @property
+    def error(self) -> bool:
+        """Whether tau2-bench would show this call as an error (any outcome but OK)."""
+        return self.outcome is not Outcome.OK
+
+    @property
+    def output(self) -> str:
+        """The string tau2-bench's environment returns for this call: the one place it is rendered."""
+        return self.text if self.outcome is Outcome.OK else f"Error: {self.text}"
+
+
+class BoundCall(msgspec.Struct, frozen=True, gc=False):
+    """A call whose tool exists and whose arguments decoded: ready to run on any state."""
+
+    tool: Tool
+    kwargs: dict[str, Any]
 
 
 class Domain:
@@ -43,6 +78,9 @@ class Domain:
         tools: Iterable[Tool],
         policy_path: Path,
         generate: Callable[..., msgspec.Struct] | None = None,
+        integrity: Callable[[Any], list[str]] | None = None,
+        tasks: str | None = None,
+        reference_db_hash: str | None = None,
     ) -> None:
         self.name = name
         self.toolkit_name = toolkit_name
@@ -50,6 +88,12 @@ class Domain:
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         self.policy_path = policy_path
         self.generator = generate
+        self.integrity = integrity
+        """``integrity(db)``: the problems found in a DB of this domain (empty when consistent)."""
+        self.tasks = tasks
+        """The module holding this domain's task recipes (its ``SPEC``), or None."""
+        self.reference_db_hash = reference_db_hash
+        """tau2-bench's hash of the DB it ships for this domain (None: tau2 has no such domain)."""
         self._db_decoder = msgspec.json.Decoder(db_type)
 
     # -- schemas -------------------------------------------------------------------------------
@@ -97,22 +141,25 @@ class Domain:
             raise NotImplementedError(f"domain {self.name} has no DB generator")
         return self.generator(users=users, seed=seed)
 
+    def check(self, db: msgspec.Struct) -> list[str]:
+        """The integrity problems of a DB of this domain (none checked if it has no checker)."""
+        return [] if self.integrity is None else self.integrity(db)
+
     # -- calls ---------------------------------------------------------------------------------
-    def _decode(self, name: object, arguments: object) -> tuple[Tool, dict[str, Any]]:
-        """The tool and its keyword arguments; ``ArgumentError`` (one line) for any bad input."""
+    def bind(self, name: object, arguments: object) -> BoundCall | CallResult:
+        """The tool and its decoded arguments, or the BAD_CALL result saying why not (one line).
+
+        The decode half of ``call``, and the only one: callers that only need to know whether a
+        model's call is well formed (no state at hand) use it directly.
+        """
         t = self.tools.get(name) if isinstance(name, str) else None
         if t is None:
             shown = name if isinstance(name, str) else type(name).__name__
-            raise ArgumentError(f"Tool '{shown}' not found.")
-        return t, decode_arguments(t, self.toolkit_name, arguments)
-
-    def validate_call(self, name: str, arguments: bytes | str | Mapping[str, Any]) -> str | None:
-        """None when the call names a tool and its arguments decode, else the one-line error."""
+            return CallResult(Outcome.BAD_CALL, printable(f"Tool '{shown}' not found."))
         try:
-            self._decode(name, arguments)
+            return BoundCall(t, decode_arguments(t, self.toolkit_name, arguments))
         except ArgumentError as exc:
-            return printable(str(exc))
-        return None
+            return CallResult(Outcome.BAD_CALL, printable(str(exc)))
 
     def call(
         self,
@@ -123,33 +170,33 @@ class Domain:
     ) -> CallResult:
         """Run one tool call on ``state``: the one error boundary, which no input crosses.
 
-        Always returns a ``CallResult`` and never half-applies a write. A refused call (bad name,
-        bad arguments, a rule the tool enforces, a value the DB cannot hold) returns tau2-bench's
-        ``Error: ...`` text and leaves the state as it was. An exception other than ``ToolError``
-        escaping a tool is a kernel bug: the call is rolled back and refused as well, and
-        ``fault`` names the exception. With ``strict`` such an exception is re-raised instead
-        (tests use it to find kernel bugs).
+        Always returns a ``CallResult`` and never half-applies a write. A refused or bad call
+        leaves the state as it was. An exception other than ``ToolError`` escaping a tool is a
+        kernel bug: the call is rolled back and its outcome is KERNEL_ERROR with ``fault`` naming
+        the exception. With ``strict`` such an exception is re-raised instead (tests and task
+        synthesis use it, so a kernel bug is never mistaken for a refusal).
         """
         # 1) decode: name and arguments -> tool and keyword arguments
-        try:
-            t, kwargs = self._decode(name, arguments)
-        except ArgumentError as exc:
-            return CallResult(printable(f"Error: {exc}"), True)
-        # 2) run the tool in a transaction, and keep its writes only if all of them can be stored
+        bound = self.bind(name, arguments)
+        if type(bound) is CallResult:
+            return bound
+        return self.run(state, bound, strict)  # type: ignore[arg-type]
+
+    def run(self, state: State, bound: BoundCall, strict: bool = False) -> CallResult:
+        """Run a bound call on ``state`` in a transaction; its writes are kept only if all can be stored."""
         state.begin()
         try:
-            output = tool_output(t.fn(state, **kwargs))
-            state.commit()
+            output = state.commit_rendering(bound.tool.fn(state, **bound.kwargs))
         except (ToolError, StateError) as exc:
             state.rollback()
-            return CallResult(printable(f"Error: {exc}"), True)
+            return CallResult(Outcome.REFUSED, printable(str(exc)))
         except Exception as exc:
             state.rollback()
             if strict:
                 raise
-            text = _exception_text(exc)
-            return CallResult(printable(f"Error: {text}"), True, printable(f"{type(exc).__name__}: {text}"))
-        return CallResult(output, False)
+            text = printable(_exception_text(exc))
+            return CallResult(Outcome.KERNEL_ERROR, text, printable(f"{type(exc).__name__}: {text}"))
+        return CallResult(Outcome.OK, output)
 
 
 def _exception_text(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,16 +12,46 @@ import msgspec
 if TYPE_CHECKING:
     from envs.kernel.state import State
 
-__all__ = ["tau2_db_hash", "tau2_db_json", "tool_output"]
+__all__ = ["json_text", "tau2_db_hash", "tau2_db_json", "tool_output"]
+
+_json_encode = msgspec.json.Encoder().encode
+_quote = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii), in C
+# number forms that msgspec writes unlike Python's ``repr`` (1e16 vs 1e+16, 0.00001 vs 1e-05)
+_OTHER_NUMBER_FORM = re.compile(rb"\d[eE]|0\.0000")
 
 
 def tool_output(result: Any) -> str:
-    """The string tau2-bench returns for a tool result (``Environment.to_json_str``)."""
+    """The string tau2-bench returns for a tool result (``Environment.to_json_str``).
+
+    That is ``json.dumps`` of the plain value. msgspec's compact JSON is the same text less the
+    spaces after separators, which are put back outside strings; output with anything else that
+    could differ (escapes, non-ASCII, exponents) takes ``json.dumps`` itself.
+    """
     if isinstance(result, str):
         return result
     if isinstance(result, (bool, int, float)):
         return str(result)
-    return json.dumps(msgspec.to_builtins(result))
+    data = _json_encode(result)
+    if b"\\" in data or b"\x7f" in data or not data.isascii():
+        return json.dumps(msgspec.to_builtins(result))
+    parts = data.split(b'"')  # no backslash: every quote opens or closes a string
+    outside = b"\x00".join(parts[0::2])  # NUL cannot occur raw in JSON text
+    if _OTHER_NUMBER_FORM.search(outside):
+        return json.dumps(msgspec.to_builtins(result))
+    parts[0::2] = outside.replace(b",", b", ").replace(b":", b": ").split(b"\x00")
+    return b'"'.join(parts).decode("ascii")
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(msgspec.to_builtins(value))`` for any value, a bare string included."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None or kind is bool or kind is float:
+        return json.dumps(value)
+    return tool_output(value)
 
 
 def _fragment(record: Any) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import msgspec
 
+from envs.kernel.dump import json_text, tool_output
 from envs.kernel.patch import RecordCodec
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["BaseDB", "State", "StateError"]
 
 _MASK = (1 << 128) - 1
+_NOTHING: Any = object()  # commit() renders nothing
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 _copy_encoder = msgspec.msgpack.Encoder()
 
@@ -49,7 +51,13 @@ class BaseDB:
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
         self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
+        self._encoded: dict[tuple[str, str], bytes] = {}
+        self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self._sum: int | None = None
+        self._record_ids: set[int] | None = None
+        self._rendered: dict[int, tuple[Any, str]] = {}
+        self._field_texts: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._heads = {t: _field_heads(rt) for t, rt in self.record_types.items()}
         self.fragments: dict[tuple[str, str], str] = {}
         self.indexes: dict[str, Any] = {}
 
@@ -57,13 +65,36 @@ class BaseDB:
         """A deep copy of one record (msgpack round trip: no shared mutable parts)."""
         return self.codecs[table].copy(record)
 
-    def pack(self, table: str, key: str, record: Any) -> bytes:
-        """A changed record as compact bytes: a patch against its base version."""
-        return self.codecs[table].pack(self.tables[table].get(key), record)
+    def _base_bytes(self, table: str, key: str) -> bytes:
+        """A base record encoded (cached): what copies of it are decoded from."""
+        slot = (table, key)
+        data = self._encoded.get(slot)
+        if data is None:
+            data = self._encoded[slot] = _copy_encoder.encode(self.tables[table][key])
+        return data
+
+    def copy_base(self, table: str, key: str) -> Any:
+        """A fresh, private copy of a base record (one decode of its cached encoding)."""
+        return self.codecs[table].decode(self._base_bytes(table, key))
+
+    def pack(self, table: str, key: str, record: Any, same: list[bool] | None = None) -> bytes:
+        """A changed record as compact bytes: a patch against its base version. ``same`` receives
+        a flag per field (unchanged from the base?), left empty for a record the base lacks."""
+        codec = self.codecs[table]
+        base = self.tables[table].get(key)
+        if base is None:
+            return codec.pack(None, record)
+        fields = self._fields.get((table, key))
+        if fields is None:
+            fields = self._fields[(table, key)] = codec.encode_fields(base)
+        return codec.pack(base, record, fields, same)
 
     def unpack(self, table: str, key: str, data: bytes) -> Any:
         """A fresh record object from ``pack`` output."""
-        return self.codecs[table].unpack(self.tables[table].get(key), data)
+        base = self.tables[table].get(key)
+        if base is None:
+            return self.codecs[table].unpack(None, data)
+        return self.codecs[table].unpack(base, data, self._base_bytes(table, key))
 
     def digest(self, table: str, key: str) -> int:
         """The digest of a base record, 0 for a key the base does not hold."""
@@ -73,6 +104,41 @@ class BaseDB:
             cached = 0 if record is None else record_digest(table, key, record)
             self._digests[(table, key)] = cached
         return cached
+
+    def render(self, value: Any) -> str:
+        """``tool_output(value)``; a base record's text is rendered once and kept (base records never change)."""
+        hit = self._rendered.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = tool_output(value)
+        ids = self._record_ids
+        if ids is None:
+            ids = self._record_ids = {id(r) for records in self.tables.values() for r in records.values()}
+        if id(value) in ids:
+            self._rendered[id(value)] = (value, text)
+        return text
+
+    def render_changed(self, table: str, key: str, record: Any, same: list[bool]) -> str:
+        """``tool_output(record)`` for a changed version of a base record: unchanged fields reuse
+        the base record's rendered ``"name": value`` texts (cached), only changed ones are rendered."""
+        heads = self._heads[table]
+        if heads is None:
+            return tool_output(record)
+        slot = (table, key)
+        parts = self._field_texts.get(slot)
+        if parts is None:
+            base = self.tables[table][key]
+            parts = self._field_texts[slot] = tuple(
+                head + json_text(value) for head, value in zip(heads, self.codecs[table].values(base), strict=True)
+            )
+        out = list(parts)
+        values = None
+        for i, unchanged in enumerate(same):
+            if not unchanged:
+                if values is None:
+                    values = self.codecs[table].values(record)
+                out[i] = heads[i] + json_text(values[i])
+        return "{" + ", ".join(out) + "}"
 
     def base_sum(self) -> int:
         """The state hash of the untouched base (computed once, then cached)."""
@@ -97,6 +163,16 @@ class BaseDB:
         return value
 
 
+def _field_heads(record_type: type) -> tuple[str, ...] | None:
+    """``'"name": '`` per field as ``json.dumps`` writes it, or None for a type whose plain form is
+    not its fields in order (tagged, renamed or default-omitting structs)."""
+    config = record_type.__struct_config__  # type: ignore[attr-defined]
+    fields = record_type.__struct_fields__  # type: ignore[attr-defined]
+    if config.tag is not None or config.omit_defaults or record_type.__struct_encode_fields__ != fields:  # type: ignore[attr-defined]
+        return None
+    return tuple(f"{json_text(f)}: " for f in fields)
+
+
 class State:
     """One conversation's view of the DB: base records plus its own copied-on-write records.
 
@@ -105,14 +181,14 @@ class State:
     only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_delta", "_journal", "_new", "_records", "base")
+    __slots__ = ("_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
         self._records: dict[tuple[str, str], Any] = {}
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
-        self._delta = 0
+        self._seen: dict[tuple[str, str], Any] | None = None  # records decoded in the current call
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
@@ -120,9 +196,15 @@ class State:
         if self._records:
             value = self._records.get((table, key))
             if value is not None:
-                if type(value) is bytes:
+                if type(value) is not bytes:
+                    return value
+                seen = self._seen
+                if seen is None:  # outside a call
                     return self.base.unpack(table, key, value)
-                return value
+                record = seen.get((table, key))
+                if record is None:  # decoded once per call, however often the tool reads it
+                    record = seen[(table, key)] = self.base.unpack(table, key, value)
+                return record
         return self.base.tables[table].get(key)
 
     def contains(self, table: str, key: str) -> bool:
@@ -167,7 +249,7 @@ class State:
             return records[slot]
         previous = records.get(slot)
         if previous is None:
-            record = self.base.copy_record(table, self.base.tables[table][key])
+            record = self.base.copy_base(table, key)
         else:
             record = self.base.unpack(table, key, previous)
         journal[slot] = previous
@@ -191,33 +273,42 @@ class State:
     def begin(self) -> None:
         """Start a call: writes from now on are journaled until commit or rollback."""
         self._journal = {}
+        self._seen = {}
 
     def commit(self) -> None:
-        """Keep the call's writes: store them compactly and update the hash incrementally.
+        """Keep the call's writes: store each changed record as a compact patch.
 
-        All or nothing: every changed record is encoded and digested before any is stored. If one
-        cannot be (an integer beyond 64 bits, a lone surrogate), the call is rolled back and
-        ``StateError`` raised; any other exception also rolls back before it propagates.
+        All or nothing: every changed record is encoded before any is stored. If one cannot be
+        (an integer beyond 64 bits, a lone surrogate), the call is rolled back and ``StateError``
+        raised; any other exception also rolls back before it propagates. Digests are not taken
+        here but by ``hash``.
         """
+        self.commit_rendering(_NOTHING)
+
+    def commit_rendering(self, value: Any) -> str:
+        """``commit``, and ``tool_output(value)`` rendered between encoding and storing the writes,
+        from cached parts where it can: a base record's text once per DB, a record this call
+        changed from its unchanged fields' base texts. A failure to render also rolls back."""
         journal = self._journal
-        if not journal:
-            self._journal = None
-            return
         base = self.base
         records = self._records
-        # 1) encode and digest every changed record; nothing is stored yet
+        # 1) encode every changed record; nothing is stored yet
         staged: list[tuple[tuple[str, str], bytes]] = []
-        delta = self._delta
+        changed: tuple[str, str, list[bool]] | None = None
         try:
-            for slot, previous in journal.items():
-                table, key = slot
+            for slot in journal or ():
                 record = records[slot]
-                if previous is None:
-                    old = base.digest(table, key)
-                else:
-                    old = record_digest(table, key, base.unpack(table, key, previous))
-                delta = (delta + record_digest(table, key, record) - old) & _MASK
-                staged.append((slot, base.pack(table, key, record)))
+                same: list[bool] = []
+                staged.append((slot, base.pack(slot[0], slot[1], record, same)))
+                if record is value and same:
+                    changed = (slot[0], slot[1], same)
+            # 2) render the output
+            if value is _NOTHING:
+                text = ""
+            elif changed is not None:
+                text = base.render_changed(changed[0], changed[1], value, changed[2])
+            else:
+                text = base.render(value)
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
@@ -227,16 +318,18 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 2) store them (plain assignments: cannot fail half way)
+        # 3) store them (plain assignments: cannot fail half way)
         for slot, packed in staged:
             records[slot] = packed
-        self._delta = delta
         self._journal = None
+        self._seen = None
+        return text
 
     def rollback(self) -> None:
         """Undo every write made since ``begin``."""
         journal = self._journal
         self._journal = None
+        self._seen = None
         if not journal:
             return
         for slot, previous in journal.items():
@@ -250,8 +343,23 @@ class State:
 
     # -- hashing -------------------------------------------------------------------------------
     def hash(self) -> int:
-        """The order-independent 128-bit state hash (kept up to date at every commit)."""
-        return (self.base.base_sum() + self._delta) & _MASK
+        """The order-independent 128-bit state hash: the base's, plus each own record's change.
+
+        Costs time proportional to the records this state changed: each is digested here, not
+        at commit, so a write call pays no digest and a conversation pays one per changed record
+        per comparison (states keep no digests: 10,000 of them stay small).
+        """
+        return (self.base.base_sum() + self._delta()) & _MASK
+
+    def _delta(self) -> int:
+        """The sum of (own digest - base digest) over this state's own records."""
+        if self._journal is not None:
+            raise RuntimeError("State.hash during a call")
+        base = self.base
+        delta = 0
+        for (table, key), value in self._records.items():
+            delta += record_digest(table, key, base.unpack(table, key, value)) - base.digest(table, key)
+        return delta
 
     def hash_hex(self) -> str:
         """``hash()`` as 32 hex digits."""
@@ -288,7 +396,7 @@ class State:
             {
                 "records": [[t, k, v] for (t, k), v in rows],
                 "added": added,
-                "delta": f"{self._delta & _MASK:032x}",
+                "delta": f"{self._delta() & _MASK:032x}",
             }
         )
 
@@ -301,7 +409,8 @@ class State:
             base.unpack(table, key, blob)  # validates the record
             state._records[(table, key)] = blob
         state._new = {t: list(keys) for t, keys in raw.added.items() if keys} or None
-        state._delta = int(raw.delta, 16)
+        if state._delta() & _MASK != int(raw.delta, 16):
+            raise ValueError("state snapshot does not match its base DB (hash differs)")
         return state
 
 

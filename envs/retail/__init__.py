@@ -15,6 +15,12 @@ def _generate(users: int, seed: int) -> RetailDB:
     return generate_db(users=users, seed=seed)
 
 
+def _check(db: RetailDB) -> list[str]:
+    from envs.retail.integrity import check
+
+    return check(db)
+
+
 DOMAIN = Domain(
     name="retail",
     toolkit_name="RetailTools",
@@ -22,4 +28,7 @@ DOMAIN = Domain(
     tools=TOOLS,
     policy_path=Path(__file__).with_name("policy.md"),
     generate=_generate,
+    integrity=_check,
+    tasks="engine.tasks.retail",  # phase 2 moves the recipes into this package
+    reference_db_hash="b25c9cb211f5efcaee5dd646054a73c4a9f43f4f5acc32c10713cd9f9ac20e9c",  # tau2-bench's own db.json
 )

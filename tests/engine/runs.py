@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.run.records import decode_result
+from engine.records import decode_result
 
 __all__ = ["CONFIG", "cache", "results_of", "signature", "start_writ", "writ", "writ_env", "write_config"]
 

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from engine.bench.report import BenchReport, RoleFigures, RunFigures, format_report, percentile, projection, role_of
-from engine.run.records import decode_result
+from engine.records import decode_result
 from engine.tasks.model import decode_task, encode_task
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")

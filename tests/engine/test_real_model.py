@@ -20,8 +20,8 @@ import pytest
 
 from engine.backends.chat_template import ChatTemplate
 from engine.backends.prompting import ToolPrompt
+from engine.records import TERMINATIONS, decode_result
 from engine.run.conversation import user_view
-from engine.run.records import TERMINATIONS, decode_result
 from envs import get_domain
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")

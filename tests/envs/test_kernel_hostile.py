@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from envs import BaseDB, Domain, State, get_domain
 from envs.airline.schema import AirlineDB, Certificate
-from envs.kernel import tool
+from envs.kernel import BoundCall, tool
 from tests.envs.hostile import CATEGORIES, Outcome, draw_step, run_call
 
 CPU_BOUND_S = 0.25
@@ -139,7 +139,7 @@ def test_hostile_arguments_are_refused_not_raised(name: object, arguments: objec
     result = dom.call(state, name, arguments)  # type: ignore[arg-type]
     assert (result.output, result.error) == (output, True)
     assert result.fault is None
-    assert dom.validate_call(name, arguments) == output.removeprefix("Error: ")  # type: ignore[arg-type]
+    assert dom.bind(name, arguments).text == output.removeprefix("Error: ")  # type: ignore[arg-type]
 
 
 @tool("write")
@@ -175,7 +175,7 @@ def test_a_mapping_that_is_not_a_dict_works_like_a_dict(tau2_bases: dict[str, Ba
     plain = dom.call(state, "get_user_details", {"user_id": user_id})
     proxy = dom.call(state, "get_user_details", types.MappingProxyType({"user_id": user_id}))
     assert not plain.error and proxy == plain
-    assert dom.validate_call("get_user_details", types.MappingProxyType({"user_id": user_id})) is None
+    assert isinstance(dom.bind("get_user_details", types.MappingProxyType({"user_id": user_id})), BoundCall)
 
 
 # -- item 3: calculate is bounded ----------------------------------------------------------------------

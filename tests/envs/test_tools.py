@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from envs import get_domain
 from envs.airline.schema import AirlineDB
-from envs.kernel import ToolKind
+from envs.kernel import BoundCall, CallResult, Outcome, ToolKind
 
 # tau2-bench's agent tools and their parameters (facts from its domains/<d>/tools.py).
 TAU2_TOOLS = {
@@ -109,19 +109,21 @@ def test_nested_argument_schemas_are_closed_objects() -> None:
 )  # fmt: skip
 def test_bad_arguments_get_one_line_errors(name: str, arguments: str, error: str) -> None:
     dom = get_domain("airline")
-    assert dom.validate_call(name, arguments) == error
+    assert dom.bind(name, arguments).text == error
     assert "\n" not in error
 
 
 def test_bad_json_is_reported_not_raised() -> None:
-    message = get_domain("retail").validate_call("get_order_details", b'{"order_id": ')
-    assert message is not None and message.startswith("tool arguments are not valid JSON")
+    result = get_domain("retail").bind("get_order_details", b'{"order_id": ')
+    assert isinstance(result, CallResult) and result.outcome is Outcome.BAD_CALL
+    assert result.text.startswith("tool arguments are not valid JSON")
+    assert result.output == f"Error: {result.text}"
 
 
 def test_valid_arguments_validate() -> None:
     dom = get_domain("retail")
-    assert dom.validate_call("get_order_details", '{"order_id": "#W1"}') is None
-    assert dom.validate_call("get_order_details", {"order_id": "#W1"}) is None
+    assert isinstance(dom.bind("get_order_details", '{"order_id": "#W1"}'), BoundCall)
+    assert isinstance(dom.bind("get_order_details", {"order_id": "#W1"}), BoundCall)
 
 
 def _tau2_calculate(expression: str) -> str:

@@ -32,7 +32,7 @@ if str(_ROOT) not in sys.path:
 from engine.backends.base import Completion, Constraint, Request, SamplingParams  # noqa: E402
 from engine.backends.vllm import VLLMBackend, make_vllm_backend  # noqa: E402
 from engine.testmodel import build_test_models  # noqa: E402
-from envs import get_domain  # noqa: E402
+from envs import CallResult, get_domain  # noqa: E402
 
 DOMAINS = ("airline", "retail")
 USER_LINES = (
@@ -55,9 +55,9 @@ def turn_record(domain: str, c: Completion) -> dict[str, Any]:
     calls = [{"name": t.name, "arguments": t.arguments} for t in c.tool_calls]
     problems = [c.error] if c.error else []
     for t in c.tool_calls:
-        err = dom.validate_call(t.name, t.arguments)
-        if err is not None:
-            problems.append(f"{t.name}: {err}")
+        bound = dom.bind(t.name, t.arguments)
+        if isinstance(bound, CallResult):
+            problems.append(f"{t.name}: {bound.text}")
     if not c.error and not c.tool_calls and not c.text.strip():
         problems.append("empty message")
     return {

@@ -39,7 +39,7 @@ tasks_app = typer.Typer(
 @tasks_app.callback()
 def tasks_generate(
     ctx: typer.Context,
-    domain: Annotated[str | None, typer.Option("--domain", "-d", help="airline or retail.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="A domain in envs/registry.py.")] = None,
     n: Annotated[int, typer.Option("--n", help="Number of tasks.", min=1)] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed: same seed, same bytes.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Task file to write (JSONL).")] = None,
@@ -123,7 +123,20 @@ def tasks_stats(
 def tasks_export(
     file: Annotated[Path, typer.Argument(help="A task file (JSONL).")],
     out: Annotated[Path, typer.Option("--out", help="tau2-bench task JSON to write.")],
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="The DB the tasks were made on, when it is not tau2-bench's own: written beside the tasks.",
+        ),
+    ] = None,
 ) -> None:
-    """Export tasks to tau2-bench's task JSON (a list of Task objects)."""
-    count = export_file(read_tasks(file), out)
+    """Export tasks to tau2-bench's task JSON (a list of Task objects).
+
+    Tasks made on a generated DB are exported only with --db: tau2 would otherwise run them on its
+    own DB, where every gold call fails.
+    """
+    count = export_file(read_tasks(file), out, db)
     typer.echo(f"exported {count} tasks to {out}")
+    if db is not None:
+        typer.echo(f"with their DB {out.with_name(out.stem + '.db.json')} (see {out.stem}.README.txt)")
