@@ -121,9 +121,7 @@ def wrong_writes(
 class Scripted:
     """The scripted agent and user of one task (see the module docstring)."""
 
-    def __init__(
-        self, task: Task, wrong: dict[int, list[Action]], p: float, q: float, tokens: Tokens
-    ) -> None:
+    def __init__(self, task: Task, wrong: dict[int, list[Action]], p: float, q: float, tokens: Tokens) -> None:
         self.task = task
         self.wrong = wrong
         self.p, self.q = p, q
@@ -197,7 +195,9 @@ class Scripted:
         return self._completion(request, text=text)
 
     def _completion(self, request: Request, text: str = "", call: ToolCall | None = None) -> Completion:
-        body = text if call is None else f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments}}}</tool_call>'
+        body = (
+            text if call is None else f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments}}}</tool_call>'
+        )
         return Completion(
             request_id=request.request_id, text=text, tool_calls=[call] if call else [],
             prompt_tokens=self.tokens.prompt(request.messages or [], request.tools),

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["RunConfig", "RunConfigError", "load_run_config"]
 
@@ -137,6 +137,12 @@ class RunConfig(_Section):
     dead_state: DeadStateSection = DeadStateSection()
     filters: FiltersSection = FiltersSection()
     target: TargetSection | None = None
+
+    @model_validator(mode="after")
+    def _target_runs_locally(self) -> RunConfig:
+        if self.target is not None and self.scale.ray_actors > 0:
+            raise ValueError("[target] quota runs play on this machine; remove scale.ray_actors or [target]")
+        return self
 
     @field_validator("agent", "user")
     @classmethod
