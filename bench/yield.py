@@ -25,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scripted import Scripted, Tokens, play, wrong_writes  # noqa: E402
-from engine.run.quota import generated_tokens  # noqa: E402
-from engine.run.reach import reachable_hashes  # noqa: E402
-from engine.tasks.generate import generate  # noqa: E402
-from envs import get_domain  # noqa: E402
+from bench.scripted import Scripted, Tokens, play, wrong_writes
+from engine.run.quota import generated_tokens
+from engine.run.reach import reachable_hashes
+from engine.tasks.generate import generate
+from envs import get_domain
 
 POLICIES = (("baseline", "off", 0), ("early stop", "stop", 0), ("stop + B=2", "stop", 2), ("stop + B=4", "stop", 4))
 

@@ -288,3 +288,38 @@ async def run_quota(
         target_line=line,
     )
     return QuotaOutcome(status=status, line=line, results=results)
+
+
+def yield_summary(config: dict[str, Any], results: Sequence[ConversationResult]) -> dict[str, Any]:
+    """Quota progress (when the run config has a ``target``) and what the yield policies did:
+    conversations flagged dead (and how many of them passed anyway), branches taken, ungrounded
+    conversations. ``config`` is the run directory's config.json."""
+    from engine.run.config import TargetSection
+
+    flagged = [r for r in results if r.dead_at is not None]
+    summary: dict[str, Any] = {
+        "dead_state_flagged": len(flagged),
+        "dead_state_flagged_passed": sum(r.passed for r in flagged),
+        "branched_conversations": sum(bool(r.branch_path) for r in results),
+        "branches": sum(len(r.branch_path) for r in results),
+        "ungrounded_conversations": sum(bool(r.ungrounded) for r in results),
+    }
+    if isinstance(config.get("target"), dict):
+        ledger = Ledger(TargetSection.model_validate(config["target"]), results)
+        summary["target"] = {**ledger.progress(), "line": ledger.line()}
+        del summary["target"]["seconds"]
+    return summary
+
+
+def yield_lines(summary: dict[str, Any]) -> list[str]:
+    """``yield_summary`` as printable lines for ``writ stats``."""
+    lines = []
+    if "target" in summary:
+        lines.append(f"target: {summary['target']['line']}")
+    lines.append(
+        f"yield policies: {summary['dead_state_flagged']} conversations went dead "
+        f"({summary['dead_state_flagged_passed']} of them passed anyway), {summary['branches']} branches in "
+        f"{summary['branched_conversations']} conversations, {summary['ungrounded_conversations']} conversations "
+        f"with ungrounded facts"
+    )
+    return lines

@@ -219,7 +219,7 @@ def test_a_budget_ended_quota_run_says_so_and_resumes_after_sigkill_to_the_same_
     while time.time() < deadline and not (results.exists() and results.read_bytes().count(b"\n") >= 2):
         time.sleep(0.05)
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    child.communicate()
     resumed = writ(["run", str(config), "--out", str(tmp_path / "killed"), "--quiet"], cache)
     assert resumed.returncode == 3, resumed.stderr
     assert resumed.stderr.strip().splitlines()[-1] == line
