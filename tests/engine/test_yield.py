@@ -14,6 +14,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from bench.scripted import Scripted, Tokens, play, wrong_writes
 from engine.run.config import RunConfigError, parse_run_config
@@ -21,11 +23,19 @@ from engine.run.grounding import ungrounded
 from engine.run.quota import run_quota
 from engine.run.reach import reachable_hashes
 from engine.run.runner import plan_run
+from engine.stats import stats
 from engine.tasks.generate import generate
 from engine.tasks.model import Action, Task
 from envs import BaseDB, get_domain
 from tests.engine.runs import cache, results_of, signature, start_writ, writ  # noqa: F401
 from tests.engine.scripted_backend import ScriptedBackend
+
+
+def _stats_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(stats)
+    return app
+
 
 WORDS = Tokens(lambda text: len(text.split()))
 
@@ -184,6 +194,9 @@ def test_a_quota_run_stops_when_its_quotas_are_met(tmp_path: Path) -> None:
     assert len(plan.tasks) > 6  # a second batch was synthesized: the first had too few read-heavy tasks
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["target"]["kept"] == 8
+    shown = CliRunner().invoke(_stats_app(), [str(tmp_path / "run"), "--no-plots"])
+    assert shown.exit_code == 0, shown.output
+    assert "\ntarget: kept 8 of 8 (normal " in shown.output
     again = plan_run(config, tmp_path / "run")  # resuming a met target plays nothing
     try:
         outcome = asyncio.run(run_quota(again, ScriptedBackend(get_domain("retail"), again.base, again.tasks, 0.3)))
