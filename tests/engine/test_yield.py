@@ -158,6 +158,14 @@ def test_grounding_flags_an_invented_amount_and_passes_every_gold_conversation(
         {"role": "assistant", "content": "You also get a $75 voucher for flight HAT999."},
     ]
     assert ungrounded(messages) == ["HAT999", "$75"]
+    base, tasks = worlds["retail"]
+    task = tasks[0]
+    script = Scripted(task, {}, 0.0, 0.0, WORDS)
+    script.plan[-1] = ("say", f"{script.plan[-1][1]} You also get $987.65 back.")
+    recorded = play(get_domain("retail"), base, task, script, grounding="record")
+    assert recorded.passed and recorded.ungrounded == ["$987.65"] and recorded.reward.grounded == 0.0
+    dropped = play(get_domain("retail"), base, task, script, grounding="drop")
+    assert not dropped.passed and dropped.failures == ["ungrounded"] and dropped.reward.total == 1.0
     for name, (base, tasks) in worlds.items():
         domain = get_domain(name)
         for task in tasks:
