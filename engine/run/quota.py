@@ -228,36 +228,35 @@ async def run_quota(
     results: list[ConversationResult] = []
     live: dict[asyncio.Task[ConversationResult], str] = {}
     batch, empty = _next_batch(plan.tasks), 0
-    status = line = ""
+    status = reason = ""
     try:
         while True:
             # 1) start attempts where quotas are short, while no budget is spent
             while not status and len(live) < config.max_live:
                 if ledger.met():
-                    status, line = "met", f"target met: {ledger.line()}"
+                    status = "met"
                     break
                 spent = ledger.budget_spent(started=len(live))
                 if spent is not None:
-                    status, line = "budget", f"target not met: {spent}; {ledger.line()}"
+                    status, reason = "budget", spent
                     break
                 pick = ledger.next_attempt(plan.tasks, set(live.values()))
                 if pick is None:
                     if live:
                         break  # wait: a conversation in flight may fail and free its task
                     if config.tasks.file:
-                        status = "no_tasks"
-                        line = f"target not met: every task of the task file was tried; {ledger.line()}"
+                        status, reason = "no_tasks", "every task of the task file was tried"
                         break
                     added = more_tasks(plan, batch)
                     batch += 1
                     useful = any(ledger.short(quota_key(config.target.mix, t.trajectory_type, t.w, t.e)) for t in added)
                     empty = 0 if useful else empty + 1
                     if empty >= EMPTY_BATCHES:
-                        status = "no_tasks"
                         short = ", ".join(k for k in ledger.wanted if ledger.short(k))
-                        line = (
-                            f"target not met: {EMPTY_BATCHES} task batches in a row gave no task for {short} "
-                            f"(widen [tasks] config weights or the DB); {ledger.line()}"
+                        status = "no_tasks"
+                        reason = (
+                            f"{EMPTY_BATCHES} task batches in a row gave no task for {short} "
+                            "(widen [tasks] config weights or the DB)"
                         )
                     continue
                 task, attempt = pick
@@ -281,6 +280,8 @@ async def run_quota(
         if live:
             await asyncio.gather(*live, return_exceptions=True)
         plan.rundir.write_manifest(target=ledger.progress())
+    # the closing line counts the conversations that finished after the last one was started
+    line = f"target met: {ledger.line()}" if status == "met" else f"target not met: {reason}; {ledger.line()}"
     plan.rundir.write_manifest(
         status="complete" if status == "met" else "budget_spent" if status == "budget" else "tasks_exhausted",
         finished=ledger.conversations,
