@@ -40,7 +40,7 @@ branches = 1
 [agent]
 backend = "llamacpp"
 model = "smollm2-135m"
-n_ctx = 4096
+n_ctx = 8192
 n_parallel = 2
 
 [agent_sampling]
@@ -54,7 +54,7 @@ max_tokens = 32
 [limits]
 max_steps = 4
 max_retries = 0
-max_context_tokens = 4096
+max_context_tokens = 8192
 
 [output]
 parquet = false
