@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from engine.files import replacing, write_atomic
-from engine.records import ConversationResult, decode_result
+from engine.records import ConversationResult, RewardParts, decode_result
 
 if TYPE_CHECKING:
     import datasets
@@ -281,7 +281,7 @@ def sft_features() -> datasets.Features:
     """The Hugging Face ``Features`` of an SFT record (messages as ``Json``, tools as a string)."""
     ds = _need("datasets")
     string, i64, f64 = ds.Value("string"), ds.Value("int64"), ds.Value("float64")
-    reward = {k: f64 for k in ("goal_state", "outputs", "evidence", "total")}
+    reward = {k: f64 for k in RewardParts.__struct_fields__}
     tokens = dict.fromkeys(SFT_TOKEN_FIELDS, i64)
     columns: dict[str, Any] = {
         "messages": ds.List(ds.Json()),

@@ -34,6 +34,7 @@ TERMINATIONS = (
     "truncated_turn",  # an agent turn hit agent_sampling.max_tokens before it ended
     "empty_turn",  # an agent turn had no text and no tool call
     "kernel_error",  # a tool body raised an unexpected exception (a bug in the environment, not the agent)
+    "dead_state",  # a write left every state the gold writes can reach (dead_state.mode = "stop")
 )
 
 NATURAL_ENDS = frozenset({"user_stop", "transfer", "out_of_scope"})
@@ -47,6 +48,7 @@ class RewardParts(msgspec.Struct, kw_only=True, frozen=True):
     outputs: float
     evidence: float
     total: float
+    grounded: float = 1.0  # every fact the agent stated appeared before (engine.run.grounding); not in total
 
 
 class TokenCounts(msgspec.Struct, kw_only=True, frozen=True):
@@ -92,6 +94,13 @@ class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
     final_hash: str
     seconds: float = 0.0
     retried_turns: int = 0  # turns sampled again after an unusable sample (see limits.max_retries)
+    # Yield policies (engine.run.reach, engine.run.grounding): the step of the first agent turn
+    # whose write left the gold-reachable states (None: never), the branches taken as (step,
+    # branch) pairs, tokens spent on abandoned branches, and agent statements not grounded earlier.
+    dead_at: int | None = None
+    branch_path: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    abandoned_tokens: TokenCounts = msgspec.field(default_factory=TokenCounts)
+    ungrounded: list[str] = msgspec.field(default_factory=list)
 
 
 _encoder = msgspec.json.Encoder()

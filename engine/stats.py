@@ -216,8 +216,13 @@ def plot(results: Sequence[ConversationResult], out_dir: str | Path) -> list[Pat
     # 3) tokens per conversation, passed and failed
     fig, ax = plt.subplots(figsize=(6, 3.5))
     groups = [[total_tokens(r) for r in results if r.passed], [total_tokens(r) for r in results if not r.passed]]
-    ax.hist(groups, bins=min(30, max(5, len(results) // 4)), stacked=True, color=["tab:green", "tab:red"],
-            label=["passed", "failed"])
+    ax.hist(
+        groups,
+        bins=min(30, max(5, len(results) // 4)),
+        stacked=True,
+        color=["tab:green", "tab:red"],
+        label=["passed", "failed"],
+    )
     ax.set_xlabel("tokens per conversation (prompt + completion, agent + user)")
     ax.set_ylabel("conversations")
     ax.legend()
@@ -238,7 +243,13 @@ def stats(
         raise StatsError(f"{run_dir} is not a run directory: {path} does not exist")
     results = read_results(path)
     summary = summarize(results)
-    typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary, str(path)))
+    from engine.run.quota import yield_lines, yield_summary
+
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    summary["yield"] = yield_summary(config if isinstance(config, dict) else {}, results)
+    text = format_summary(summary, str(path)) + "\n\n" + "\n".join(yield_lines(summary["yield"]))
+    typer.echo(json.dumps(summary, indent=2) if as_json else text)
     if plots and results:
         written = plot(results, run_dir / "plots")
         if not as_json:

@@ -230,7 +230,7 @@ def test_causes_table() -> None:
     assert list(CAUSES) == [
         "backend_error", "kernel_error", "agent_format", "agent_truncated", "user_off_script", "context_limit",
         "agent_no_tools", "turn_limit", "tool_errors", "wrong_write", "missing_write", "evidence_not_read",
-        "missing_output", "other",
+        "missing_output", "ungrounded", "other",
     ]  # fmt: skip
     assert all(advice and "\n" not in advice for advice in CAUSES.values())
 

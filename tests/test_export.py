@@ -212,7 +212,7 @@ def test_record_literal() -> None:
         "conversation_id": "airline-0001-a0",
         "attempt": 0,
         "passed": True,
-        "reward": {"goal_state": 1.0, "outputs": 1.0, "evidence": 1.0, "total": 1.0},
+        "reward": {"goal_state": 1.0, "outputs": 1.0, "evidence": 1.0, "total": 1.0, "grounded": 1.0},
         "termination": "user_stop",
         "turns": 3,
         "tokens": {

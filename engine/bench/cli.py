@@ -200,7 +200,11 @@ _Against = Annotated[
     typer.Option("--against", help="A second config, run on the same tasks and DB in its own process; adds a "
                  "ratio column (CONFIG / CONFIG2)."),
 ]  # fmt: skip
-_Target = Annotated[int, typer.Option("--target", min=1, help="Kept trajectories the projection aims at.")]
+_Target = Annotated[
+    int | None,
+    typer.Option("--target", min=1, help="Kept trajectories the projection aims at [default: CONFIG's [target] kept, "
+                 "else 2000]."),
+]  # fmt: skip
 _Json = Annotated[bool, typer.Option("--json", help="Print one JSON object with every figure instead of the table.")]
 _Keep = Annotated[
     Path | None,
@@ -213,7 +217,7 @@ def bench(
     conversations: _Conversations = None,
     time_limit: _TimeLimit = 600,
     against: _Against = None,
-    target: _Target = 2000,
+    target: _Target = None,
     json_out: _Json = False,
     keep: _Keep = None,
 ) -> None:
@@ -227,6 +231,8 @@ def bench(
                 f"--against: {against} plays {second.domain} and {config} plays {first.domain}; "
                 "both configs must play the same domain"
             )
+    if target is None:
+        target = first.target.kept if first.target is not None else 2000
     n = conversations or 2 * first.max_live
     labels = _labels(config, against)
     root = _root(keep)

@@ -1,5 +1,9 @@
 """``writ run CONFIG --out RUN_DIR``: the main job, with a live progress bar and a summary table.
 
+With a ``[target]`` table (``engine.run.quota``) the bar counts kept trajectories against the target
+(its ETA follows the observed keep rate), and a run that a budget ends first says so in one line and
+exits with status 3.
+
 SIGINT or SIGTERM (``engine.interrupt``) during start-up stops it with one line; during the
 conversations it cancels those in flight (none is recorded half), keeps what finished (fsynced line
 by line), marks the manifest ``interrupted`` and ends with one line saying how to resume.
@@ -93,6 +97,9 @@ def run(
         plan = plan_run(cfg, out, base_dir=Path.cwd())
     except interrupt.Interrupted as exc:
         raise exc.with_message(f"interrupted while starting; start again with: {again}") from None
+    if cfg.target is not None:
+        _run_quota(plan, console, again, quiet)
+        return
     total = plan.done + len(plan.pending)
     if plan.resumed:
         console.print(f"resuming {out}: {plan.done} of {total} conversations already finished")
@@ -157,6 +164,67 @@ def run(
     console.print(f"{kept} trajectories kept in {plan.rundir.trajectories}")
     if cfg.output.parquet:
         _write_parquet(plan.rundir.trajectories, console)
+
+
+def _run_quota(plan: RunPlan, console: Console, again: str, quiet: bool) -> None:
+    """A ``[target]`` run: a bar of kept trajectories against the target, then one closing line."""
+    from engine.run.quota import Ledger, QuotaOutcome, run_quota
+
+    cfg = plan.config
+    assert cfg.target is not None
+    if plan.resumed:
+        console.print(f"resuming {plan.rundir.path}: {len(plan.rundir.read_results())} conversations already finished")
+    started = time.perf_counter()
+    outcome: QuotaOutcome | None = None
+    bar = Progress(
+        TextColumn("[bold]writ run"), BarColumn(), MofNCompleteColumn(), TextColumn("kept of target"),
+        TextColumn("{task.fields[conversations]} conversations"), TimeRemainingColumn(), console=console,
+        disable=quiet,
+    )  # fmt: skip
+    try:
+        with bar:
+            bar_id = bar.add_task("run", total=cfg.target.kept, completed=0, conversations=0)
+
+            def progress(_result: ConversationResult, ledger: Ledger) -> None:
+                bar.update(bar_id, completed=ledger.kept_toward_target(), conversations=ledger.conversations)
+
+            async def main() -> QuotaOutcome:
+                agent_backend, user_backend = make_backends(plan)
+                for line in backend_notes(plan, agent_backend, user_backend):
+                    plan.rundir.log(line)
+                    console.print(f"[dim]{escape(line)}[/dim]")
+                try:
+                    with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
+                        return await run_quota(plan, agent_backend, user_backend, progress)
+                finally:
+                    await agent_backend.close()
+                    if user_backend is not None:
+                        await user_backend.close()
+
+            try:
+                outcome = asyncio.run(main())
+            except asyncio.CancelledError:
+                if interrupt.requested() is None:
+                    raise
+        signum = interrupt.requested()
+        if signum is not None:
+            raise interrupt.Interrupted(signum)
+    except interrupt.Interrupted as exc:
+        finish_manifest(plan, time.perf_counter() - started, interrupted=True)
+        recorded = len(plan.rundir.read_results())
+        raise exc.with_message(f"interrupted; {recorded} conversations recorded; resume with: {again}") from None
+    finally:
+        plan.rundir.close()
+    assert outcome is not None
+    results = list(plan.rundir.read_results())
+    console.print(summary_table(results, f"writ run: {plan.rundir.path}"))
+    console.print(f"{sum(r.passed for r in results)} trajectories kept in {plan.rundir.trajectories}")
+    if cfg.output.parquet:
+        _write_parquet(plan.rundir.trajectories, console)
+    plan.rundir.log(outcome.line)
+    console.print(f"writ run: {outcome.line}", markup=False, highlight=False)
+    if outcome.status != "met":
+        raise typer.Exit(3)
 
 
 def _write_parquet(jsonl: Path, console: Console) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from envs import DOMAINS
 
@@ -73,6 +73,47 @@ class ScaleSection(_Section):
     ray_address: str | None = None
 
 
+class DeadStateSection(_Section):
+    """Dead-state early stop (engine.run.reach): what to do when a write leaves every state the
+    task's gold writes can reach. ``off``: nothing; ``shadow``: note it in the record (``dead_at``)
+    and go on; ``stop``: end the conversation (``dead_state``), or first resample the agent turn
+    that made the write, up to ``branches`` times per conversation."""
+
+    mode: Literal["off", "shadow", "stop"] = "off"
+    branches: int = Field(default=0, ge=0, le=64)
+
+
+class FiltersSection(_Section):
+    """Checks on finished conversations beyond verification. ``grounding`` (engine.run.grounding):
+    ``record`` lists agent facts seen in no earlier message (``ungrounded``), ``drop`` also refuses
+    to keep such conversations, ``off`` skips the check."""
+
+    grounding: Literal["off", "record", "drop"] = "record"
+
+
+class TargetSection(_Section):
+    """A quota-driven run (engine.run.quota): play until ``kept`` trajectories pass, in the ``mix``
+    asked for, or a budget is spent. ``mix`` maps trajectory types (``read-heavy``, ...) or (W, E)
+    cells (``w2``, ``w2e3``) to shares summing to 1. Tasks are synthesized ``batch`` at a time as
+    needed; each task gets at most ``attempts_per_task`` conversations (until one passes)."""
+
+    kept: int = Field(ge=1)
+    mix: dict[str, float] = Field(default_factory=dict)
+    max_tokens: int | None = Field(default=None, ge=1)  # generated tokens, both roles, all branches
+    max_attempts: int | None = Field(default=None, ge=1)  # conversations started
+    max_seconds: float | None = Field(default=None, gt=0)  # wall time over this run's sessions
+    attempts_per_task: int = Field(default=4, ge=1)
+    batch: int = Field(default=20, ge=1)
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, value: dict[str, float]) -> dict[str, float]:
+        from engine.run.quota import check_mix
+
+        check_mix(value)
+        return value
+
+
 class RunConfig(_Section):
     """Everything a run needs; ``agent`` and ``user`` are backend tables (see engine.backends).
 
@@ -95,6 +136,15 @@ class RunConfig(_Section):
     limits: LimitsSection = LimitsSection()
     output: OutputSection = OutputSection()
     scale: ScaleSection = ScaleSection()
+    dead_state: DeadStateSection = DeadStateSection()
+    filters: FiltersSection = FiltersSection()
+    target: TargetSection | None = None
+
+    @model_validator(mode="after")
+    def _target_runs_locally(self) -> RunConfig:
+        if self.target is not None and self.scale.ray_actors > 0:
+            raise ValueError("[target] quota runs play on this machine; remove scale.ray_actors or [target]")
+        return self
 
     @field_validator("domain")
     @classmethod

@@ -6,6 +6,12 @@ sees its instruction and only the spoken messages, with roles swapped); it appli
 runs tool calls in-process on its own kernel state, and records why it stopped. A bad sample
 (an agent turn that does not parse, is cut off at ``max_tokens`` or is empty; an empty user turn)
 is not the end: the same role is asked again with a new seed, at most ``max_retries`` times.
+
+Dead states (``engine.run.reach``): given the task's reachable hashes, every successful write is
+checked. ``dead_state = "shadow"`` only notes the first dead turn (``dead_at``); ``"stop"`` ends the
+conversation with ``dead_state``, or, while ``max_branches`` allows, rewinds state and messages to
+just before the agent turn that made the dead write and samples that turn again on a new branch
+(``branch_path``: the (step, branch) pairs whose seeds differ from an unbranched run's).
 """
 
 from __future__ import annotations
@@ -73,6 +79,10 @@ class Conversation:
         max_errors: int,
         max_context_tokens: int,
         max_retries: int = 2,
+        reachable: frozenset[int] | None = None,
+        dead_state: str = "off",
+        max_branches: int = 0,
+        branch_path: list[tuple[int, int]] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.task = task
@@ -105,12 +115,21 @@ class Conversation:
         self.tokens: dict[str, int] = dict.fromkeys(TokenCounts.__struct_fields__, 0)
         self.started = time.perf_counter()
         self.seconds = 0.0
+        self.reachable = reachable if dead_state != "off" else None
+        self.dead_state = dead_state
+        self.max_branches = max_branches
+        self.branch_path: list[tuple[int, int]] = list(branch_path or [])
+        self.dead_at: int | None = None  # the step of the first agent turn that made a dead write
+        self.abandoned: dict[str, int] = dict.fromkeys(TokenCounts.__struct_fields__, 0)
+        self._checkpoint: tuple[Any, ...] | None = None
 
     # -- requests ------------------------------------------------------------------------------
     def _seed(self) -> int:
         """A per-turn seed: the same conversation, step and retry always sample the same way."""
+        step = len(self.messages)
         retry = f":r{self.retry}" if self.retry else ""
-        return zlib.crc32(f"{self.seed}:{self.conversation_id}:{len(self.messages)}{retry}".encode())
+        branch = "".join(f":b{at}.{b}" for at, b in self.branch_path if at <= step)
+        return zlib.crc32(f"{self.seed}:{self.conversation_id}:{step}{retry}{branch}".encode())
 
     def request(self) -> Request:
         """The request for whichever role speaks next."""
@@ -139,6 +158,11 @@ class Conversation:
     def apply(self, completion: Completion) -> None:
         """Take the next role's completion and advance the conversation (or ask again)."""
         role = self.next_role
+        if role == "agent" and self.retry == 0 and self.reachable is not None:
+            self._checkpoint = (
+                self.state.snapshot(), len(self.messages), len(self.calls), self.n_calls,
+                self.errors_in_a_row, dict(self.tokens), dict(self._spoken), self.retried_turns,
+            )  # fmt: skip
         self._count(role, completion)
         if completion.error and _too_long(completion.error):
             self._finish("context_limit")
@@ -154,6 +178,8 @@ class Conversation:
         self.retry = 0
         if role == "agent":
             self._apply_agent(completion)
+            if self.termination is None and self._went_dead():
+                return
         else:
             self._apply_user(_spoken(completion.text))
         if self.termination is None:
@@ -240,6 +266,33 @@ class Conversation:
             self._finish("transfer")
         elif self.errors_in_a_row >= self.max_errors:
             self._finish("max_errors")
+
+    def _went_dead(self) -> bool:
+        """After an agent turn: whether a write of it left the reachable set and the turn was
+        rewound for a new branch or the conversation stopped (True), or it goes on (False)."""
+        if self._checkpoint is None or self.state.hash() in self.reachable:  # type: ignore[operator]
+            return False
+        (snapshot, step, n_records, n_calls, errors, tokens, spoken, retried) = self._checkpoint
+        self._checkpoint = None
+        if self.dead_at is None:
+            self.dead_at = step
+        if self.dead_state != "stop":
+            return False
+        if len(self.branch_path) >= self.max_branches:
+            self._finish("dead_state")
+            return True
+        # Rewind to just before this agent turn; the user simulator never saw it.
+        for key, value in self.tokens.items():
+            self.abandoned[key] += value - tokens[key]
+        self.state = State.restore(self.state.base, snapshot)
+        del self.messages[step:]
+        del self.calls[n_records:]
+        self.n_calls, self.errors_in_a_row, self.retried_turns = n_calls, errors, retried
+        self.tokens, self._spoken = tokens, spoken
+        self.branch_path.append((step, len(self.branch_path) + 1))
+        self.dead_at = None
+        self.next_role = "agent"
+        return True
 
     def _finish(self, reason: str) -> None:
         self.termination = reason

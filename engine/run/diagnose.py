@@ -19,9 +19,10 @@ The checks run in this priority order; the first that holds is the cause:
    (not "anything else?") before any write succeeded while the task needed one.
 6. ``wrong_write``, ``missing_write``, ``evidence_not_read``, ``missing_output``: the verification
    checks of a conversation that ended naturally.
+7. ``ungrounded``: the grounding filter dropped it (``filters.grounding = "drop"``).
 
-``other`` is left for a dropped conversation none of these explain (e.g. a termination name
-newer than this module).
+A ``dead_state`` stop counts as ``wrong_write``. ``other`` is left for a dropped conversation none
+of these explain (e.g. a termination name newer than this module).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ CAUSES: dict[str, str] = {
     "missing_write": "the agent never made a needed write: use a stronger agent model",
     "evidence_not_read": "the agent wrote before reading what the write depends on: use a stronger agent model",
     "missing_output": "the agent did not tell the user a required value (e.g. an amount): use a stronger agent model",
+    "ungrounded": "the agent stated facts no tool output or user message gave (filters.grounding = drop): use a "
+    "stronger agent model or set grounding = record",
     "other": "not classified: read the example conversation",
 }
 """Every cause ``diagnose`` can return, in priority order (see the module docstring), with its advice."""
@@ -212,6 +215,8 @@ def explain(result: ConversationResult) -> tuple[str, str] | None:
     if t == "max_errors":
         errors = [f"{name}: {output}" for name, error, output in view.calls if error]
         return "tool_errors", errors[-1] if errors else view.failures()
+    if t == "dead_state":  # a write left the states the gold writes can reach (dead_state.mode = stop)
+        return "wrong_write", view.failures() or f"dead state after {r.turns} turns"
     stopped = _stopped_on_question(view)
     if stopped is not None:
         return "user_off_script", stopped
@@ -222,6 +227,8 @@ def explain(result: ConversationResult) -> tuple[str, str] | None:
         return "evidence_not_read", view.failures()
     if r.reward.outputs < 1.0 or "missing_output" in r.failures:
         return "missing_output", f"missing_output; last agent message: {view.last('assistant')}"
+    if "ungrounded" in r.failures:
+        return "ungrounded", ", ".join(r.ungrounded)
     return "other", f"{t}: {view.failures() or view.last('assistant')}"
 
 

@@ -26,9 +26,11 @@ from engine.backends import Backend, SamplingParams, make_backend
 from engine.backends.models import MODEL_ALIASES, resolve_model_alias
 from engine.backends.preflight import preflight_backends
 from engine.files import write_atomic
-from engine.records import NATURAL_ENDS, ConversationResult
+from engine.records import NATURAL_ENDS, ConversationResult, TokenCounts
 from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
+from engine.run.grounding import ungrounded
+from engine.run.reach import reachable_hashes
 from engine.run.rundir import RunDir
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
@@ -38,7 +40,16 @@ from engine.tasks.model import Task
 from engine.tasks.scripts import phrase
 from envs import BaseDB, DBLoadError, Domain, get_domain
 
-__all__ = ["Progress", "RunPlan", "Session", "finish_manifest", "plan_run", "resolve_backend_config", "run_plan"]
+__all__ = [
+    "Progress",
+    "RunPlan",
+    "Session",
+    "conversation_result",
+    "finish_manifest",
+    "plan_run",
+    "resolve_backend_config",
+    "run_plan",
+]
 
 Progress = Callable[[ConversationResult, int, int], None]
 
@@ -220,11 +231,17 @@ def _sampling(section: Any) -> SamplingParams:
     return SamplingParams(max_tokens=section.max_tokens, temperature=section.temperature, top_p=section.top_p)
 
 
-def _result(conv: Conversation, backend: str, agent_model: str, user_model: str) -> ConversationResult:
+def conversation_result(
+    conv: Conversation, backend: str, agent_model: str, user_model: str, grounding: str = "record"
+) -> ConversationResult:
+    """Verify a finished conversation (and check its grounding) into the record a run appends."""
     final_hash = conv.state.hash_hex()
     agent_texts = [m["content"] for m in conv.messages if m["role"] == "assistant" and m.get("content")]
     verdict = verify(conv.task, final_hash, conv.calls, agent_texts)
     task = conv.task
+    spans = ungrounded(conv.messages) if grounding != "off" else []
+    reward = msgspec.structs.replace(verdict.reward, grounded=0.0 if spans else 1.0)
+    passed = verdict.passed and conv.termination in NATURAL_ENDS and not (grounding == "drop" and spans)
     return ConversationResult(
         conversation_id=conv.conversation_id,
         task_id=task.task_id,
@@ -234,9 +251,9 @@ def _result(conv: Conversation, backend: str, agent_model: str, user_model: str)
         w=task.w,
         e=task.e,
         behavior=msgspec.to_builtins(task.behavior),
-        passed=verdict.passed and conv.termination in NATURAL_ENDS,
-        reward=verdict.reward,
-        failures=verdict.failures,
+        passed=passed,
+        reward=reward,
+        failures=verdict.failures + (["ungrounded"] if spans and grounding == "drop" else []),
         termination=conv.termination or "backend_error",
         turns=len(conv.messages),
         messages=conv.messages,
@@ -249,6 +266,10 @@ def _result(conv: Conversation, backend: str, agent_model: str, user_model: str)
         final_hash=final_hash,
         seconds=round(conv.seconds, 3),
         retried_turns=conv.retried_turns,
+        dead_at=conv.dead_at,
+        branch_path=list(conv.branch_path),
+        abandoned_tokens=TokenCounts(**conv.abandoned),
+        ungrounded=spans,
     )
 
 
@@ -282,6 +303,16 @@ class Session:
         self.agent_model = str(agent.get("model", ""))
         self.user_model = str((user or agent).get("model", ""))
         self.backend_name = str(agent["backend"])
+        self._reachable: dict[str, frozenset[int]] = {}
+
+    def reachable(self, task: Task) -> frozenset[int] | None:
+        """The task's gold-reachable state hashes (computed once per task), None when unused."""
+        if self.config.dead_state.mode == "off":
+            return None
+        found = self._reachable.get(task.task_id)
+        if found is None:
+            found = self._reachable[task.task_id] = reachable_hashes(self.domain, self.base, task.actions)
+        return found
 
     async def play(self, task: Task, attempt: int) -> ConversationResult:
         """Play one conversation of ``task`` to its end and verify it."""
@@ -292,13 +323,14 @@ class Session:
             tools=self.tools, constraint=self.constraint, agent_sampling=self.agent_sampling,
             user_sampling=self.user_sampling, max_steps=config.limits.max_steps,
             max_errors=config.limits.max_errors, max_context_tokens=config.limits.max_context_tokens,
-            max_retries=config.limits.max_retries,
+            max_retries=config.limits.max_retries, reachable=self.reachable(task),
+            dead_state=config.dead_state.mode, max_branches=config.dead_state.branches,
         )  # fmt: skip
         while not conv.done:
             backend = self.agent_backend if conv.next_role == "agent" else self.user_backend
             (completion,) = await backend.generate([conv.request()])
             conv.apply(completion)
-        return _result(conv, self.backend_name, self.agent_model, self.user_model)
+        return conversation_result(conv, self.backend_name, self.agent_model, self.user_model, config.filters.grounding)
 
 
 async def run_plan(
