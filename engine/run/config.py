@@ -52,7 +52,8 @@ class RoleSampling(_Section):
 class LimitsSection(_Section):
     """When a conversation stops without the user ending it."""
 
-    max_steps: int = Field(default=40, ge=2)
+    # messages a conversation may hold; unset: scaled to each task (engine.tasks.turns.turn_limit)
+    max_steps: int | None = Field(default=None, ge=2)
     max_errors: int = Field(default=4, ge=1)
     max_retries: int = Field(default=2, ge=0)  # new samples for one unusable turn before giving up
     max_context_tokens: int = Field(default=16384, ge=256)
@@ -89,7 +90,7 @@ class RunConfig(_Section):
     agent: dict[str, Any]
     user: dict[str, Any] | None = None
     agent_sampling: RoleSampling = RoleSampling()
-    user_sampling: RoleSampling = RoleSampling(temperature=1.0)
+    user_sampling: RoleSampling = RoleSampling(temperature=0.0)  # tau2 runs its user simulator greedy
     limits: LimitsSection = LimitsSection()
     output: OutputSection = OutputSection()
     scale: ScaleSection = ScaleSection()

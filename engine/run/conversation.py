@@ -20,6 +20,7 @@ import msgspec
 
 from engine.backends.base import Completion, Constraint, Request, SamplingParams
 from engine.run.records import TokenCounts
+from engine.run.user_prompt import user_system
 from engine.run.verify import CallRecord
 from engine.tasks.model import Task
 from envs import Domain, State
@@ -43,13 +44,6 @@ AGENT_PREAMBLE = (
     "You are a customer service agent. Help the customer according to the policy below. "
     "In each turn either write a message to the customer or make exactly one tool call. "
     "Do not make up information the tools do not give you.\n\n# Policy\n\n"
-)
-USER_PREAMBLE = (
-    "You are playing a customer talking to a customer service agent. Stay in character and "
-    "follow the instruction below; never say you are an AI. Write only what the customer says, "
-    "one message at a time. When everything you wanted is done, or cannot be done, write "
-    "###STOP### on its own. If you are transferred to a human agent, write ###TRANSFER###.\n\n"
-    "# Instruction\n\n"
 )
 
 
@@ -96,7 +90,8 @@ class Conversation:
             {"role": "system", "content": AGENT_PREAMBLE + policy},
             {"role": "assistant", "content": GREETING},
         ]
-        self.user_system = USER_PREAMBLE + task.instruction
+        self.user_system = user_system(task.instruction)
+        self.transferred = False  # the agent called transfer_to_human_agents: one more agent message
         self.calls: list[CallRecord] = []
         self.next_role = "user"
         self.termination: str | None = None
@@ -206,6 +201,8 @@ class Conversation:
         if not completion.tool_calls:
             self.messages.append({"role": "assistant", "content": content.strip()})
             self.next_role = "user"
+            if self.transferred:  # the message the policy asks for after the transfer call
+                self._finish("transfer")
             return
         tool_calls = []
         results = []
@@ -236,8 +233,10 @@ class Conversation:
         self.messages.extend(results)
         if self.kernel_fault is not None:
             self._finish("kernel_error")
+        elif self.transferred:
+            self._finish("transfer")  # a call instead of the closing message: the conversation still ends
         elif any(c.name == "transfer_to_human_agents" for c in completion.tool_calls):
-            self._finish("transfer")
+            self.transferred = True  # the agent speaks once more (the transfer message), then it ends
         elif self.errors_in_a_row >= self.max_errors:
             self._finish("max_errors")
 

@@ -36,6 +36,7 @@ from engine.tasks.export_tau2 import TaskFileError, read_tasks
 from engine.tasks.generate import GenerationReport, generate, read_report, write_tasks
 from engine.tasks.model import Task
 from engine.tasks.scripts import phrase
+from engine.tasks.turns import turn_limit
 from envs import BaseDB, DBLoadError, Domain, get_domain
 
 __all__ = ["Progress", "RunPlan", "Session", "finish_manifest", "plan_run", "resolve_backend_config", "run_plan"]
@@ -290,7 +291,7 @@ class Session:
             conversation_id=f"{task.task_id}#{attempt}", task=task, attempt=attempt,
             seed=config.seed, domain=self.domain, state=self.base.new_state(), policy=self.policy,
             tools=self.tools, constraint=self.constraint, agent_sampling=self.agent_sampling,
-            user_sampling=self.user_sampling, max_steps=config.limits.max_steps,
+            user_sampling=self.user_sampling, max_steps=config.limits.max_steps or turn_limit(task),
             max_errors=config.limits.max_errors, max_context_tokens=config.limits.max_context_tokens,
             max_retries=config.limits.max_retries,
         )  # fmt: skip

@@ -97,11 +97,13 @@ def test_missing_output_fails(cancel_task: tuple) -> None:
     base, task, target, _ = cancel_task
     import msgspec
 
-    needs_amount = msgspec.structs.replace(task, outputs=["$1,234"])
+    needs_amount = msgspec.structs.replace(task, outputs=["1234.50"])
     state = base.new_state()
     calls = _run(state, [*_reads(task), ("cancel_reservation", {"reservation_id": target})])
     assert verify(needs_amount, state.hash_hex(), calls, ["Done."]).failures == ["missing_output"]
-    assert verify(needs_amount, state.hash_hex(), calls, ["You get 1234 back."]).passed
+    # tau2-bench's COMMUNICATE rule: one agent message holds it, in lower case with commas removed
+    assert verify(needs_amount, state.hash_hex(), calls, ["You get $1,234.50 back."]).passed
+    assert not verify(needs_amount, state.hash_hex(), calls, ["You get 1234", ".50 back."]).passed
 
 
 @pytest.mark.parametrize("domain", ["airline", "retail"])
