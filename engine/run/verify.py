@@ -24,6 +24,7 @@ from engine.tasks.model import Task, call_key
 
 __all__ = ["CallRecord", "Verdict", "verify"]
 
+
 class CallRecord(msgspec.Struct, kw_only=True, frozen=True):
     """One tool call the agent made, in conversation order."""
 
@@ -93,9 +94,7 @@ def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
     return sorted(set(failures))
 
 
-def verify(
-    task: Task, final_hash: str, calls: Sequence[CallRecord], agent_texts: Sequence[str]
-) -> Verdict:
+def verify(task: Task, final_hash: str, calls: Sequence[CallRecord], agent_texts: Sequence[str]) -> Verdict:
     """Check a finished conversation: its final state hash, tool calls and agent messages."""
     failures: list[str] = []
     goal = 1.0 if final_hash == task.goal_hash else 0.0

@@ -194,7 +194,8 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     start = outbound.legs[0].origin
     if len(origins) > 1:
         airports = " or ".join(f"{CITY[o]} ({o})" for o in origins)
-        trip_text = f"from the {METRO[origin]} area ({airports}, whichever works) to {CITY[destination]} ({destination})"
+        to = f"{CITY[destination]} ({destination})"
+        trip_text = f"from the {METRO[origin]} area ({airports}, whichever works) to {to}"
     else:
         trip_text = f"from {CITY[origin]} ({origin}) to {CITY[destination]} ({destination})"
     wants = [f"Book a {'round trip' if n_return else 'one-way trip'} {trip_text} in {cabin_words(cabin)}."]

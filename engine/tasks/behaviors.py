@@ -18,7 +18,9 @@ from engine.tasks.model import Behavior, Blueprint
 __all__ = ["DISCLOSURES", "TONES", "VERBOSITIES", "guidance", "sample_behavior"]
 
 DISCLOSURES = {
-    "all_at_once": "Name all of your requests in your first message (details such as ids can wait until the agent asks).",
+    "all_at_once": (
+        "Name all of your requests in your first message (details such as ids can wait until the agent asks)."
+    ),
     "piecemeal": "Reveal your requests one at a time; bring up the next only when the current one is done.",
     "when_asked": "Start with a short, general opening and give details only when the agent asks for them.",
 }

@@ -29,11 +29,5 @@ def turn_limit(task: Task) -> int:
     extra = 4 * (behavior.mind_change + behavior.wrong_then_corrected) + 4 * (behavior.disclosure == "when_asked")
     intents = max(1, len(task.intents))
     return (
-        OPENING
-        + AUTHENTICATION
-        + PER_CALL * calls
-        + PER_WRITE_CONFIRM * task.w
-        + PER_INTENT * intents
-        + extra
-        + SLACK
+        OPENING + AUTHENTICATION + PER_CALL * calls + PER_WRITE_CONFIRM * task.w + PER_INTENT * intents + extra + SLACK
     )
