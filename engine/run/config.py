@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["RunConfig", "RunConfigError", "load_run_config"]
 
@@ -85,6 +85,8 @@ class RunConfig(_Section):
     conversations_per_task: int = Field(default=1, ge=1)
     max_live: int = Field(default=8, ge=1)
     policy: str | None = None
+    # a tau2-bench checkout: the agent sees tau2's policy and tool descriptions (engine.run.tau2_texts)
+    tau2_root: str | None = None
     db: DBSection = DBSection()
     tasks: TasksSection = TasksSection()
     agent: dict[str, Any]
@@ -94,6 +96,12 @@ class RunConfig(_Section):
     limits: LimitsSection = LimitsSection()
     output: OutputSection = OutputSection()
     scale: ScaleSection = ScaleSection()
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> RunConfig:
+        if self.policy is not None and self.tau2_root is not None:
+            raise ValueError("policy and tau2_root are both set: tau2_root brings tau2-bench's own policy")
+        return self
 
     @field_validator("agent", "user")
     @classmethod

@@ -92,6 +92,8 @@ class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
     final_hash: str
     seconds: float = 0.0
     retried_turns: int = 0  # turns sampled again after an unusable sample (see limits.max_retries)
+    # which policy and tool texts the agent saw: writ's or tau2's (engine.run.tau2_texts.texts_record)
+    texts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder()

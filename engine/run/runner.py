@@ -30,6 +30,7 @@ from engine.run.config import RunConfig
 from engine.run.conversation import Conversation
 from engine.run.records import NATURAL_ENDS, ConversationResult
 from engine.run.rundir import RunDir
+from engine.run.tau2_texts import Tau2Texts, apply_tool_docs, load_tau2_texts, texts_record
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import TaskFileError, read_tasks
@@ -103,6 +104,7 @@ class RunPlan(msgspec.Struct, kw_only=True):
     agent: dict[str, Any]
     user: dict[str, Any] | None
     policy: str
+    aligned: Tau2Texts | None = None  # tau2-aligned mode: tau2's policy and tool descriptions
 
 
 def _resolved(
@@ -114,7 +116,7 @@ def _resolved(
     user = resolve_backend_config(config.user, base_dir) if config.user is not None else None
     data = config.model_dump()
     data["agent"], data["user"] = agent, user
-    for key in ("policy",):
+    for key in ("policy", "tau2_root"):
         if data[key]:
             data[key] = str((base_dir / data[key]).resolve())
     for section, key in (("db", "path"), ("tasks", "config"), ("tasks", "file")):
@@ -174,7 +176,8 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
         data, agent, user = _resolved(config, base_dir)
     notes = preflight_backends(agent, user)  # a model that crashes llama.cpp stops here, before the run dir
     rundir.check(data)  # a different config or DB, a corrupt manifest: refused before anything is written
-    policy = domain.policy(data["policy"])
+    aligned = load_tau2_texts(data["tau2_root"], config.domain) if data["tau2_root"] else None
+    policy = aligned.policy if aligned is not None else domain.policy(data["policy"])
     if raw is not None:
         base = domain.load_bytes(raw, source=data["db"]["path"])
     elif rundir.db.exists():
@@ -213,7 +216,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
     ]
     return RunPlan(
         config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
-        done=len(finished), resumed=resumed, agent=agent, user=user, policy=policy,
+        done=len(finished), resumed=resumed, agent=agent, user=user, policy=policy, aligned=aligned,
     )  # fmt: skip
 
 
@@ -221,7 +224,9 @@ def _sampling(section: Any) -> SamplingParams:
     return SamplingParams(max_tokens=section.max_tokens, temperature=section.temperature, top_p=section.top_p)
 
 
-def _result(conv: Conversation, backend: str, agent_model: str, user_model: str) -> ConversationResult:
+def _result(
+    conv: Conversation, backend: str, agent_model: str, user_model: str, texts: dict[str, Any]
+) -> ConversationResult:
     final_hash = conv.state.hash_hex()
     agent_texts = [m["content"] for m in conv.messages if m["role"] == "assistant" and m.get("content")]
     verdict = verify(conv.task, final_hash, conv.calls, agent_texts)
@@ -250,6 +255,7 @@ def _result(conv: Conversation, backend: str, agent_model: str, user_model: str)
         final_hash=final_hash,
         seconds=round(conv.seconds, 3),
         retried_turns=conv.retried_turns,
+        texts=texts,
     )
 
 
@@ -269,6 +275,7 @@ class Session:
         agent: dict[str, Any],
         user: dict[str, Any] | None,
         policy: str,
+        aligned: Tau2Texts | None = None,
     ) -> None:
         self.config = config
         self.base = base
@@ -277,6 +284,9 @@ class Session:
         self.domain = get_domain(config.domain)
         self.policy = policy
         self.tools = self.domain.openai_tools()
+        if aligned is not None:
+            self.tools = apply_tool_docs(self.tools, aligned.tools)
+        self.texts = texts_record(policy, self.tools, aligned)
         self.constraint = agent_backend.agent_turn_constraint(self.tools)  # type: ignore[attr-defined]
         self.agent_sampling = _sampling(config.agent_sampling)
         self.user_sampling = _sampling(config.user_sampling)
@@ -299,14 +309,16 @@ class Session:
             backend = self.agent_backend if conv.next_role == "agent" else self.user_backend
             (completion,) = await backend.generate([conv.request()])
             conv.apply(completion)
-        return _result(conv, self.backend_name, self.agent_model, self.user_model)
+        return _result(conv, self.backend_name, self.agent_model, self.user_model, self.texts)
 
 
 async def run_plan(
     plan: RunPlan, agent_backend: Backend, user_backend: Backend | None = None, progress: Progress | None = None
 ) -> list[ConversationResult]:
     """Stages 3-5: play every pending conversation, verify, append results; return them."""
-    session = Session(plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user, plan.policy)
+    session = Session(
+        plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user, plan.policy, plan.aligned
+    )
     total = plan.done + len(plan.pending)
     finished = plan.done
     results: list[ConversationResult] = []
