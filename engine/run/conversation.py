@@ -6,6 +6,8 @@ sees its instruction and only the spoken messages, with roles swapped); it appli
 runs tool calls in-process on its own kernel state, and records why it stopped. A bad sample
 (an agent turn that does not parse, is cut off at ``max_tokens`` or is empty; an empty user turn)
 is not the end: the same role is asked again with a new seed, at most ``max_retries`` times.
+After a ``transfer_to_human_agents`` call the agent speaks once more (the message its policy asks
+for) and the conversation ends there, with that message in it.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class Conversation:
             self._apply_user(_spoken(completion.text))
         if self.termination is None:
             if len(self.messages) >= self.max_steps:
-                self._finish("max_turns")
+                self._finish("transfer" if self.transferred else "max_turns")
             elif completion.prompt_tokens + self._sampling().max_tokens > self.max_context_tokens:
                 self._finish("context_limit")
 
