@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 from engine.backends.base import Completion, SamplingParams, ToolCall
+from engine.run.config import parse_run_config
 from engine.run.conversation import Conversation
 from engine.run.verify import Verdict, verify
 from engine.tasks.model import Task
-from engine.tasks.turns import turn_limit
 from envs import BaseDB
 
 CONFIRM = "Shall I go ahead?"
@@ -59,6 +59,16 @@ def scripted_user(task: Task, agent_said: str) -> str:
     return "Hello. " + " ".join(task.facts.known + task.facts.wants)
 
 
+def default_limit(task: Task) -> int:
+    """The turn limit a run with the default config gives ``task``."""
+    configured = parse_run_config({"agent": {"backend": "llamacpp"}}).limits.max_steps
+    if configured is not None:
+        return configured
+    from engine.tasks.turns import turn_limit
+
+    return turn_limit(task)
+
+
 def play_gold(task: Task, base: BaseDB, max_steps: int | None = None) -> tuple[Conversation, Verdict]:
     """One conversation of ``task`` with the gold agent and the scripted user; and its verdict."""
     domain = base.domain
@@ -66,7 +76,7 @@ def play_gold(task: Task, base: BaseDB, max_steps: int | None = None) -> tuple[C
     conv = Conversation(
         conversation_id=f"{task.task_id}#0", task=task, attempt=0, seed=0, domain=domain,
         state=base.new_state(), policy="(policy)", tools=domain.openai_tools(), constraint=None,
-        agent_sampling=sampling, user_sampling=sampling, max_steps=max_steps or turn_limit(task),
+        agent_sampling=sampling, user_sampling=sampling, max_steps=max_steps or default_limit(task),
         max_errors=4, max_context_tokens=1 << 30,
     )  # fmt: skip
     script = iter(gold_agent_script(task))
