@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16, help="limits.max_steps (messages) per conversation")
     parser.add_argument("--keep", type=Path, help="keep the run directory here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--user-temperature", type=float, help="override the checkout's default user temperature")
     parser.add_argument("--score", type=Path, help="only score an existing run directory (no run)")
     args = parser.parse_args()
     if args.score is not None:
@@ -142,6 +143,8 @@ def main() -> None:
     from engine.run.config import RunConfig  # the checkout on PYTHONPATH: its defaults
 
     user_temperature = RunConfig.model_fields["user_sampling"].default.temperature
+    if args.user_temperature is not None:
+        user_temperature = args.user_temperature
     work = Path(tempfile.mkdtemp(prefix="writ-user-sim-"))
     out = args.keep or work / "run"
     config = work / "user_sim.toml"
