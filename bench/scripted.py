@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.backends.base import Completion, Request, SamplingParams, ToolCall
+from engine.records import ConversationResult
 from engine.run.conversation import Conversation
 from engine.run.reach import reachable_hashes
-from engine.run.records import ConversationResult
 from engine.run.runner import conversation_result
 from engine.tasks.model import Action, Task, call_key
 from envs import BaseDB, Domain, State

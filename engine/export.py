@@ -88,6 +88,7 @@ SFT_COLUMNS = (
     "user_model",
     "seed",
     "final_hash",
+    "texts",
 )
 _KEYS = {
     "system": {"role", "content"},
@@ -210,6 +211,7 @@ def trajectory_record(result: ConversationResult) -> dict[str, Any]:
         "user_model": result.user_model,
         "seed": result.seed,
         "final_hash": result.final_hash,
+        "texts": dict(result.texts),
     }
 
 
@@ -304,6 +306,7 @@ def sft_features() -> datasets.Features:
         "user_model": string,
         "seed": i64,
         "final_hash": string,
+        "texts": ds.Json(),
     }
     assert tuple(columns) == SFT_COLUMNS
     return ds.Features(columns)

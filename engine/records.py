@@ -101,6 +101,8 @@ class ConversationResult(msgspec.Struct, kw_only=True, frozen=True):
     branch_path: list[tuple[int, int]] = msgspec.field(default_factory=list)
     abandoned_tokens: TokenCounts = msgspec.field(default_factory=TokenCounts)
     ungrounded: list[str] = msgspec.field(default_factory=list)
+    # which policy and tool texts the agent saw: writ's or tau2's (engine.run.tau2_texts.texts_record)
+    texts: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 _encoder = msgspec.json.Encoder()

@@ -237,6 +237,7 @@ def test_record_literal() -> None:
         "user_model": "qwen3-8b-q4_k_m.gguf",
         "seed": 1,
         "final_hash": "0000000000000001",
+        "texts": {},
     }
     assert tuple(record) == SFT_COLUMNS
     doc = (Path(__file__).resolve().parents[1] / "docs" / "data_format.md").read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ from engine.tasks.airline_policy import CANCEL_WINDOW_START, has_status, is_flow
 from engine.tasks.generate import generate
 from engine.tasks.model import Action, Blueprint, Intent, Task, UserFacts
 from engine.tasks.recipe import Reject, get_spec
+from engine.tasks.refusals import forbidden_action
 from engine.tasks.validate import check_selection, validate
 from envs import BaseDB, ToolKind, get_domain
 from envs.airline.schema import Available, Cancelled, Certificate, CreditCard, Delayed, GiftCard, Landed
@@ -359,7 +360,8 @@ def _check_tasks(base: BaseDB, tasks: list[Task]) -> None:
         for intent in task.intents:
             for selection in intent.selections:
                 assert check_selection(selection) is None
-        keys.add(json.dumps([a.key() for a in task.actions]))
+        # a refusal task (no gold write) is told apart by the write its customer asks for
+        keys.add(json.dumps([a.key() for a in task.actions] or [forbidden_action(i).key() for i in task.intents]))
     assert len(keys) == len(tasks), "two tasks share their gold actions"
 
 
@@ -378,7 +380,7 @@ def test_every_write_tool_and_recipe_is_used(tau2_tasks: list[Task]) -> None:
     assert any(i.depends_on for t in tau2_tasks for i in t.intents)
     cabin_changes = [a for t in tau2_tasks for i in t.intents if i.kind == "change_cabin" for a in i.actions]
     assert cabin_changes
-    assert {t.w for t in tau2_tasks} == {1, 2, 3, 4}
+    assert {t.w for t in tau2_tasks} == {0, 1, 2, 3, 4}  # 0: refusal tasks
     assert {t.e for t in tau2_tasks} >= set(range(1, 13))
 
 
@@ -443,9 +445,10 @@ def test_thousand_tasks_spread_without_duplicates(tau2_bases: dict[str, BaseDB])
     tasks, _ = generate("airline", tau2_bases["airline"], 1000, 3)
     assert len(tasks) == 1000
     cells = Counter((t.w, t.e) for t in tasks)
-    assert {w for w, _ in cells} == {1, 2, 3, 4}
+    assert {w for w, _ in cells} == {0, 1, 2, 3, 4}  # 0: refusal tasks
     assert {e for _, e in cells} == set(range(1, 13))
-    assert len({json.dumps([a.key() for a in t.actions]) for t in tasks}) == 1000
+    keys = {json.dumps([a.key() for a in t.actions] or [forbidden_action(i).key() for i in t.intents]) for t in tasks}
+    assert len(keys) == 1000
 
 
 def test_tasks_on_a_generated_db() -> None:

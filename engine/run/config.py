@@ -54,7 +54,8 @@ class RoleSampling(_Section):
 class LimitsSection(_Section):
     """When a conversation stops without the user ending it."""
 
-    max_steps: int = Field(default=40, ge=2)
+    # messages a conversation may hold; unset: scaled to each task (engine.tasks.turns.turn_limit)
+    max_steps: int | None = Field(default=None, ge=2)
     max_errors: int = Field(default=4, ge=1)
     max_retries: int = Field(default=2, ge=0)  # new samples for one unusable turn before giving up
     max_context_tokens: int = Field(default=16384, ge=256)
@@ -127,12 +128,14 @@ class RunConfig(_Section):
     conversations_per_task: int = Field(default=1, ge=1)
     max_live: int = Field(default=8, ge=1)
     policy: str | None = None
+    # a tau2-bench checkout: the agent sees tau2's policy and tool descriptions (engine.run.tau2_texts)
+    tau2_root: str | None = None
     db: DBSection = DBSection()
     tasks: TasksSection = TasksSection()
     agent: dict[str, Any]
     user: dict[str, Any] | None = None
     agent_sampling: RoleSampling = RoleSampling()
-    user_sampling: RoleSampling = RoleSampling(temperature=1.0)
+    user_sampling: RoleSampling = RoleSampling(temperature=0.0)  # tau2 runs its user simulator greedy
     limits: LimitsSection = LimitsSection()
     output: OutputSection = OutputSection()
     scale: ScaleSection = ScaleSection()
@@ -152,6 +155,12 @@ class RunConfig(_Section):
         if value not in DOMAINS:
             raise ValueError(f"unknown domain {value!r}; choose one of: {', '.join(DOMAINS)}")
         return value
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> RunConfig:
+        if self.policy is not None and self.tau2_root is not None:
+            raise ValueError("policy and tau2_root are both set: tau2_root brings tau2-bench's own policy")
+        return self
 
     @field_validator("agent", "user")
     @classmethod

@@ -12,6 +12,9 @@ checked. ``dead_state = "shadow"`` only notes the first dead turn (``dead_at``);
 conversation with ``dead_state``, or, while ``max_branches`` allows, rewinds state and messages to
 just before the agent turn that made the dead write and samples that turn again on a new branch
 (``branch_path``: the (step, branch) pairs whose seeds differ from an unbranched run's).
+
+After a ``transfer_to_human_agents`` call the agent speaks once more (the message its policy asks
+for) and the conversation ends there, with that message in it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import msgspec
 
 from engine.backends.base import Completion, Constraint, Request, SamplingParams
 from engine.records import TokenCounts
+from engine.run.user_prompt import user_system
 from engine.run.verify import CallRecord
 from engine.tasks.model import Task
 from envs import Domain, State
@@ -49,13 +53,6 @@ AGENT_PREAMBLE = (
     "You are a customer service agent. Help the customer according to the policy below. "
     "In each turn either write a message to the customer or make exactly one tool call. "
     "Do not make up information the tools do not give you.\n\n# Policy\n\n"
-)
-USER_PREAMBLE = (
-    "You are playing a customer talking to a customer service agent. Stay in character and "
-    "follow the instruction below; never say you are an AI. Write only what the customer says, "
-    "one message at a time. When everything you wanted is done, or cannot be done, write "
-    "###STOP### on its own. If you are transferred to a human agent, write ###TRANSFER###.\n\n"
-    "# Instruction\n\n"
 )
 
 
@@ -106,7 +103,8 @@ class Conversation:
             {"role": "system", "content": AGENT_PREAMBLE + policy},
             {"role": "assistant", "content": GREETING},
         ]
-        self.user_system = USER_PREAMBLE + task.instruction
+        self.user_system = user_system(task.instruction)
+        self.transferred = False  # the agent called transfer_to_human_agents: one more agent message
         self.calls: list[CallRecord] = []
         self.next_role = "user"
         self.termination: str | None = None
@@ -184,7 +182,7 @@ class Conversation:
             self._apply_user(_spoken(completion.text))
         if self.termination is None:
             if len(self.messages) >= self.max_steps:
-                self._finish("max_turns")
+                self._finish("transfer" if self.transferred else "max_turns")
             elif completion.prompt_tokens + self._sampling().max_tokens > self.max_context_tokens:
                 self._finish("context_limit")
 
@@ -232,6 +230,8 @@ class Conversation:
         if not completion.tool_calls:
             self.messages.append({"role": "assistant", "content": content.strip()})
             self.next_role = "user"
+            if self.transferred:  # the message the policy asks for after the transfer call
+                self._finish("transfer")
             return
         tool_calls = []
         results = []
@@ -262,8 +262,10 @@ class Conversation:
         self.messages.extend(results)
         if self.kernel_fault is not None:
             self._finish("kernel_error")
+        elif self.transferred:
+            self._finish("transfer")  # a call instead of the closing message: the conversation still ends
         elif any(c.name == "transfer_to_human_agents" for c in completion.tool_calls):
-            self._finish("transfer")
+            self.transferred = True  # the agent speaks once more (the transfer message), then it ends
         elif self.errors_in_a_row >= self.max_errors:
             self._finish("max_errors")
 

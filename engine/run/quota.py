@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from engine.run.records import ConversationResult
+from engine.records import ConversationResult
 from engine.tasks.model import Task
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from engine.backends import make_backend
 from engine.records import ConversationResult, decode_result, encode_result
 from engine.run.config import parse_run_config
 from engine.run.runner import Progress, RunPlan, Session, finish_manifest, resolve_backend_config
+from engine.run.tau2_texts import Tau2Texts
 from engine.tasks.model import Task, decode_task, encode_task
 from envs import get_domain
 
@@ -81,24 +82,30 @@ class ConversationActor:
     """
 
     def __init__(
-        self, config: dict[str, Any], agent: dict[str, Any], user: dict[str, Any] | None, db: bytes, policy: str
+        self,
+        config: dict[str, Any],
+        agent: dict[str, Any],
+        user: dict[str, Any] | None,
+        db: bytes,
+        policy: str,
+        aligned: Tau2Texts | None = None,
     ) -> None:
         self._config, self._agent, self._user, self._db = config, agent, user, db
-        self._policy = policy
+        self._policy, self._aligned = policy, aligned
         self.session: Session | None = None
 
     async def start(self) -> dict[str, Any]:
         """Load the DB, build the backend(s); return the node, the process and the seconds it took."""
         started = time.perf_counter()
         # the policy comes as text: the driver's policy file need not exist on this node
-        config = parse_run_config({**self._config, "policy": None}, "run config (Ray actor)")
+        config = parse_run_config({**self._config, "policy": None, "tau2_root": None}, "run config (Ray actor)")
         base = get_domain(config.domain).load_bytes(self._db, source="the run's db.json")
         self._db = b""
         agent = _backend_here(self._agent, config.agent)
         user = _backend_here(self._user, config.user) if self._user is not None and config.user else self._user
         agent_backend = make_backend(agent)
         user_backend = make_backend(user) if user is not None else None
-        self.session = Session(config, base, agent_backend, user_backend, agent, user, self._policy)
+        self.session = Session(config, base, agent_backend, user_backend, agent, user, self._policy, self._aligned)
         return {"node": socket.gethostname(), "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 3)}
 
     async def play(self, task: bytes, attempt: int) -> bytes:
@@ -172,7 +179,7 @@ async def _start_actors(ray: Any, plan: RunPlan, n: int) -> tuple[list[Any], lis
     policy = plan.policy
     actors = [
         remote.options(name=f"writ-actor-{i}", max_concurrency=plan.config.max_live, **need).remote(
-            config, plan.agent, plan.user, db, policy
+            config, plan.agent, plan.user, db, policy, plan.aligned
         )
         for i in range(n)
     ]

@@ -32,12 +32,14 @@ from engine.run.conversation import Conversation
 from engine.run.grounding import ungrounded
 from engine.run.reach import reachable_hashes
 from engine.run.rundir import RunDir
+from engine.run.tau2_texts import Tau2Texts, apply_tool_docs, load_tau2_texts, texts_record
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import TaskFileError, read_tasks
 from engine.tasks.generate import GenerationReport, generate, read_report, write_tasks
 from engine.tasks.model import Task
 from engine.tasks.scripts import phrase
+from engine.tasks.turns import turn_limit
 from envs import BaseDB, DBLoadError, Domain, get_domain
 
 __all__ = [
@@ -113,6 +115,7 @@ class RunPlan(msgspec.Struct, kw_only=True):
     agent: dict[str, Any]
     user: dict[str, Any] | None
     policy: str
+    aligned: Tau2Texts | None = None  # tau2-aligned mode: tau2's policy and tool descriptions
 
 
 def _resolved(
@@ -124,7 +127,7 @@ def _resolved(
     user = resolve_backend_config(config.user, base_dir) if config.user is not None else None
     data = config.model_dump()
     data["agent"], data["user"] = agent, user
-    for key in ("policy",):
+    for key in ("policy", "tau2_root"):
         if data[key]:
             data[key] = str((base_dir / data[key]).resolve())
     for section, key in (("db", "path"), ("tasks", "config"), ("tasks", "file")):
@@ -184,7 +187,8 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
         data, agent, user = _resolved(config, base_dir)
     notes = preflight_backends(agent, user)  # a model that crashes llama.cpp stops here, before the run dir
     rundir.check(data)  # a different config or DB, a corrupt manifest: refused before anything is written
-    policy = domain.policy(data["policy"])
+    aligned = load_tau2_texts(data["tau2_root"], config.domain) if data["tau2_root"] else None
+    policy = aligned.policy if aligned is not None else domain.policy(data["policy"])
     if raw is not None:
         base = domain.load_bytes(raw, source=data["db"]["path"])
     elif rundir.db.exists():
@@ -223,7 +227,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
     ]
     return RunPlan(
         config=config, rundir=rundir, base=base, tasks=tasks, pending=pending,
-        done=len(finished), resumed=resumed, agent=agent, user=user, policy=policy,
+        done=len(finished), resumed=resumed, agent=agent, user=user, policy=policy, aligned=aligned,
     )  # fmt: skip
 
 
@@ -232,7 +236,12 @@ def _sampling(section: Any) -> SamplingParams:
 
 
 def conversation_result(
-    conv: Conversation, backend: str, agent_model: str, user_model: str, grounding: str = "record"
+    conv: Conversation,
+    backend: str,
+    agent_model: str,
+    user_model: str,
+    grounding: str = "record",
+    texts: dict[str, Any] | None = None,
 ) -> ConversationResult:
     """Verify a finished conversation (and check its grounding) into the record a run appends."""
     final_hash = conv.state.hash_hex()
@@ -270,6 +279,7 @@ def conversation_result(
         branch_path=list(conv.branch_path),
         abandoned_tokens=TokenCounts(**conv.abandoned),
         ungrounded=spans,
+        texts=texts or {},
     )
 
 
@@ -289,6 +299,7 @@ class Session:
         agent: dict[str, Any],
         user: dict[str, Any] | None,
         policy: str,
+        aligned: Tau2Texts | None = None,
     ) -> None:
         self.config = config
         self.base = base
@@ -297,6 +308,9 @@ class Session:
         self.domain = get_domain(config.domain)
         self.policy = policy
         self.tools = self.domain.openai_tools()
+        if aligned is not None:
+            self.tools = apply_tool_docs(self.tools, aligned.tools)
+        self.texts = texts_record(policy, self.tools, aligned)
         self.constraint = agent_backend.agent_turn_constraint(self.tools)  # type: ignore[attr-defined]
         self.agent_sampling = _sampling(config.agent_sampling)
         self.user_sampling = _sampling(config.user_sampling)
@@ -321,7 +335,7 @@ class Session:
             conversation_id=f"{task.task_id}#{attempt}", task=task, attempt=attempt,
             seed=config.seed, domain=self.domain, state=self.base.new_state(), policy=self.policy,
             tools=self.tools, constraint=self.constraint, agent_sampling=self.agent_sampling,
-            user_sampling=self.user_sampling, max_steps=config.limits.max_steps,
+            user_sampling=self.user_sampling, max_steps=config.limits.max_steps or turn_limit(task),
             max_errors=config.limits.max_errors, max_context_tokens=config.limits.max_context_tokens,
             max_retries=config.limits.max_retries, reachable=self.reachable(task),
             dead_state=config.dead_state.mode, max_branches=config.dead_state.branches,
@@ -330,14 +344,18 @@ class Session:
             backend = self.agent_backend if conv.next_role == "agent" else self.user_backend
             (completion,) = await backend.generate([conv.request()])
             conv.apply(completion)
-        return conversation_result(conv, self.backend_name, self.agent_model, self.user_model, config.filters.grounding)
+        return conversation_result(
+            conv, self.backend_name, self.agent_model, self.user_model, config.filters.grounding, self.texts
+        )
 
 
 async def run_plan(
     plan: RunPlan, agent_backend: Backend, user_backend: Backend | None = None, progress: Progress | None = None
 ) -> list[ConversationResult]:
     """Stages 3-5: play every pending conversation, verify, append results; return them."""
-    session = Session(plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user, plan.policy)
+    session = Session(
+        plan.config, plan.base, agent_backend, user_backend, plan.agent, plan.user, plan.policy, plan.aligned
+    )
     total = plan.done + len(plan.pending)
     finished = plan.done
     results: list[ConversationResult] = []

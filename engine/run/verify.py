@@ -1,15 +1,17 @@
 """Verify a finished conversation against its task: goal state, communicated outputs, evidence.
 
 Three checks, each 1.0 or 0.0: the final state hash equals the task's goal hash; every output
-the task requires (e.g. a refund amount) appears in an agent message; and before each gold write
-the agent had made the evidence reads that write depends on. Failures are named so a run's
+the task requires (e.g. a refund amount) appears in an agent message, by tau2-bench's rule (one
+message holds it, compared in lower case with commas removed); and before each gold write the agent
+had made the evidence reads that write depends on, where an equivalent read counts (see
+``engine.run.evidence``). The first two are exactly tau2-bench's DB and COMMUNICATE checks, so a
+conversation writ keeps is one tau2 rewards. Failures are named so a run's
 statistics say why conversations were dropped: ``wrong_argument:<tool>``, ``missing_write:<tool>``,
 ``extra_write:<tool>``, ``goal_state_mismatch``, ``missing_output``, ``evidence_not_read:<tool>``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -17,12 +19,10 @@ from typing import Any
 import msgspec
 
 from engine.records import RewardParts
+from engine.run.evidence import Evidence
 from engine.tasks.model import Task, call_key
 
 __all__ = ["CallRecord", "Verdict", "verify"]
-
-# Reads that identify the user: an agent may use either lookup to the same effect.
-_IDENTITY_READS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 
 
 class CallRecord(msgspec.Struct, kw_only=True, frozen=True):
@@ -51,10 +51,10 @@ class Verdict(msgspec.Struct, kw_only=True, frozen=True):
         return self.reward.total == 1.0
 
 
-def _normalize(text: str) -> str:
-    """Lower case, no currency signs or thousands separators, single spaces."""
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text.lower()).replace("$", "")
-    return re.sub(r"\s+", " ", text).strip()
+def _communicated(output: str, agent_texts: Sequence[str]) -> bool:
+    """tau2-bench's COMMUNICATE rule: some agent message holds ``output`` (lower case, commas removed)."""
+    wanted = output.lower()
+    return any(wanted in text.lower().replace(",", "") for text in agent_texts)
 
 
 def _write_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
@@ -77,7 +77,7 @@ def _write_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
 
 
 def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
-    """Gold writes made before the reads their intent depends on."""
+    """Gold writes made before the reads their intent depends on (equivalent reads count)."""
     failures = []
     position = {}
     for index, call in enumerate(calls):
@@ -88,27 +88,19 @@ def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
             at = position.get(action.key())
             if at is None:
                 continue  # a missing write is a goal-state failure, reported there
-            before = calls[:at]
-            done = {c.key() for c in before if not c.error}
-            identity_done = any(c.name in _IDENTITY_READS and not c.error for c in before)
-            for read in intent.reads:
-                if read.key() in done or (read.name in _IDENTITY_READS and identity_done):
-                    continue
+            done = Evidence(c for c in calls[:at] if not c.error and not c.write)
+            if not all(done.covers(read.name, read.arguments) for read in intent.reads):
                 failures.append(f"evidence_not_read:{action.name}")
-                break
     return sorted(set(failures))
 
 
-def verify(
-    task: Task, final_hash: str, calls: Sequence[CallRecord], agent_texts: Sequence[str]
-) -> Verdict:
+def verify(task: Task, final_hash: str, calls: Sequence[CallRecord], agent_texts: Sequence[str]) -> Verdict:
     """Check a finished conversation: its final state hash, tool calls and agent messages."""
     failures: list[str] = []
     goal = 1.0 if final_hash == task.goal_hash else 0.0
     if not goal:
         failures += _write_failures(task, calls)
-    said = _normalize(" ".join(agent_texts))
-    outputs = 1.0 if all(_normalize(o) in said for o in task.outputs) else 0.0
+    outputs = 1.0 if all(_communicated(o, agent_texts) for o in task.outputs) else 0.0
     if not outputs:
         failures.append("missing_output")
     evidence_failures = _evidence_failures(task, calls)

@@ -90,7 +90,7 @@ def sample_cancel(ctx: SampleContext) -> Intent | Reject:
         reads=reads,
         facts=facts(
             known=target.known,
-            wants=[want],
+            wants=[want, *(["You want to know how much money you will get back."] if refund else [])],
             withhold=["Give the reason for cancelling only when the agent asks for it."],
             if_fail=["If the agent says the trip cannot be cancelled, accept it and move on."],
         ),
@@ -134,7 +134,11 @@ def sample_add_bags(ctx: SampleContext) -> Intent | Reject:
         reads=[*target.reads, user_read],
         facts=facts(
             known=target.known,
-            wants=[want, f"Pay for any extra bags with {pay_words}."],
+            wants=[
+                want,
+                f"Pay for any extra bags with {pay_words}.",
+                *(["You want to know how much the extra bags cost."] if cost else []),
+            ],
             if_fail=["If bags cannot be added, leave the reservation as it is."],
         ),
         selections=[*target.selections, *selections],
@@ -268,7 +272,7 @@ def sample_compensation(ctx: SampleContext) -> Intent | Reject:
         reads=reads,
         facts=facts(
             known=known,
-            wants=[want],
+            wants=[want, "If you are offered something, you want to know its amount."],
             withhold=["Do not ask for a specific amount."],
             if_fail=["If the agent offers nothing, accept it."],
         ),
@@ -305,8 +309,8 @@ def sample_delay(ctx: SampleContext) -> Intent | Reject:
             continue
         amount = 50 * len(reservation.passengers)
         want = (
-            f"Your flight {delayed.flight_number} today is delayed: cancel reservation {rid}"
-            " and ask what the airline can do for you."
+            f"Your flight {delayed.flight_number} is delayed and you no longer want the trip: cancel"
+            f" reservation {rid} and ask what the airline can do for you about the delay."
         )
         return Intent(
             kind="delay",
@@ -326,7 +330,10 @@ def sample_delay(ctx: SampleContext) -> Intent | Reject:
                     date=delayed.date,
                 ),
             ],
-            facts=facts(known=[f"The reservation id is {rid}."], wants=[want]),
+            facts=facts(
+                known=[f"The reservation id is {rid}."],
+                wants=[want, "If you are offered something, you want to know its amount."],
+            ),
             target=rid,
             params={
                 "reservation_id": rid,

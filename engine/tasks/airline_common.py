@@ -22,6 +22,7 @@ from envs.kernel import BaseDB, State
 
 __all__ = [
     "CITY",
+    "METRO",
     "Target",
     "card_words",
     "identity",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 CITY = dict(AIRPORTS)
+METRO = {"JFK": "New York", "EWR": "New York", "LGA": "New York"}
+"""Airports that share a metro area: the only either/or origins a customer offers."""
 
 
 def identity(state: State, user_id: str) -> list[str]:

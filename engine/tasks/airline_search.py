@@ -111,7 +111,7 @@ FLIGHT_RULES: dict[str, tuple[str, str, Any, str]] = {
         "stops, then fare",
         "min",
         lambda it, c: it.stops() * 100_000 + it.price(c),
-        "the option with the fewest stops (the cheapest of those)",
+        "the flight with the fewest stops (and, among those, the cheapest)",
     ),
     "earliest_arrival": (
         "arrival minute",

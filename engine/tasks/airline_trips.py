@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.tasks.airline_common import (
     CITY,
+    METRO,
     card_words,
     pick_payment,
     pick_reservation,
@@ -55,15 +56,31 @@ def _days_text(dates: Sequence[str]) -> str:
 
 
 def _scope(onestop: bool) -> str:
-    return "direct or one-stop" if onestop else "direct"
+    return "nonstop or one-stop" if onestop else "nonstop"
+
+
+# how a customer states each flight rule; ``{scope}`` is 'nonstop' or 'nonstop or one-stop'
+RULE_WORDS = {
+    "cheapest": "the cheapest {scope} flight",
+    "fastest": "the fastest {scope} flight",
+    "earliest": "the earliest-departing {scope} flight",
+    "latest": "the latest-departing {scope} flight",
+    "fewest_stops": "a flight with as few stops as possible (nonstop beats one-stop; the cheaper if there is a tie)",
+    "earliest_arrival": "the {scope} flight that gets there earliest",
+}
 
 
 def _flight_want(rule: str, cabin: str, onestop: bool, dates: Sequence[str]) -> str:
     either = " (either day is fine)" if len(dates) > 1 else ""
     return (
-        f"{FLIGHT_RULES[rule][3]} {_scope(onestop)} option in {cabin_words(cabin)} with seats"
-        f" for everyone, departing {_days_text(dates)}{either}"
+        f"{RULE_WORDS[rule].format(scope=_scope(onestop))} in {cabin_words(cabin)} with seats"
+        f" for everyone, leaving on {_days_text(dates)}{either}"
     )
+
+
+def _ask_amount(diff: int) -> list[str]:
+    """The sentence that makes the user ask for the price difference (a required output)."""
+    return ["You want to know how much you will pay or get back."] if diff else []
 
 
 def _user_read(ctx: SampleContext, why: str) -> Any:
@@ -74,6 +91,8 @@ def _rule(ctx: SampleContext, n_dates: int, onestop: bool) -> str:
     """A flight rule that can single out one option: over two days, the same nonstop flight
     runs on both with the same duration, so 'fastest' needs one day or one-stop options."""
     rules = sorted(FLIGHT_RULES)
+    if not onestop:
+        rules.remove("fewest_stops")  # among nonstop flights only, it is just 'cheapest'
     if n_dates > 1 and not onestop:
         rules.remove("fastest")
     return ctx.rng.choice(rules)
@@ -149,16 +168,17 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     n_origins, n_dates, onestop, n_return = choose_by_cost(ctx, shapes, ctx.e_hint)
     rule = _rule(ctx, n_dates, bool(onestop))
     reach = reachable(ctx.base, bool(onestop))
-    origin = rng.choice(list(reach))
+    metro = [o for o in reach if o in METRO]
+    origin = rng.choice(metro if n_origins == 2 and metro else list(reach))
     ends = [d for d in reach[origin] if not n_return or origin in reach.get(d, ())]
     if not ends:
         return Reject("book: no round trip from the airport")
     destination = rng.choice(ends)
     origins = [origin]
     if n_origins == 2:
-        others = [o for o in reach if o != origin and destination in reach[o]]
+        others = [o for o in reach if o != origin and METRO.get(o, o) == METRO.get(origin) and destination in reach[o]]
         if not others:
-            return Reject("book: no second airport")
+            return Reject("book: no second airport in the area")
         origins.append(rng.choice(others))
     out_dates = _dates(ctx, FIRST_DAY, LAST_DAY - (6 if n_return else 0), n_dates)
     if out_dates is None:
@@ -172,7 +192,12 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     selections = [selection]
     flights = outbound.flights()
     start = outbound.legs[0].origin
-    trip_text = f"from {' or '.join(f'{CITY[o]} ({o})' for o in origins)} to {CITY[destination]} ({destination})"
+    if len(origins) > 1:
+        airports = " or ".join(f"{CITY[o]} ({o})" for o in origins)
+        to = f"{CITY[destination]} ({destination})"
+        trip_text = f"from the {METRO[origin]} area ({airports}, whichever works) to {to}"
+    else:
+        trip_text = f"from {CITY[origin]} ({origin}) to {CITY[destination]} ({destination})"
     wants = [f"Book a {'round trip' if n_return else 'one-way trip'} {trip_text} in {cabin_words(cabin)}."]
     wants.append(f"Outbound: {_flight_want(rule, cabin, bool(onestop), out_dates)}.")
     # 3) the return leg(s) of a round trip
@@ -229,6 +254,7 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
                 *wants,
                 f"You {'want' if insurance == 'yes' else 'do not want'} travel insurance.",
                 pay_words,
+                "You want to know the total price of the booking.",
             ],
             withhold=["Do not name flight numbers; let the agent compare the options."],
             if_fail=["If no flight fits your wish, do not book anything and end the call."],
@@ -312,7 +338,7 @@ def sample_change_flights(ctx: SampleContext) -> Intent | Reject:
         reads=[*target.reads, _user_read(ctx, "payment methods"), *searches],
         facts=facts(
             known=target.known,
-            wants=[want, f"Pay or get refunded with {pay_words}."],
+            wants=[want, f"Pay or get refunded with {pay_words}.", *_ask_amount(diff)],
             withhold=["Do not name flight numbers; let the agent compare the options."],
             if_fail=["If the change is not possible, keep the reservation as it is."],
         ),
@@ -336,22 +362,12 @@ def sample_change_cabin(ctx: SampleContext) -> Intent | Reject:
     reservation = target.reservation
     n = len(reservation.passengers)
     cabin = rng.choice([c for c in CABINS if c != reservation.cabin])
-    searches = []
     fare = 0
     for f in reservation.flights:
         status = segment_status(state, f.flight_number, f.date)
         if status.available_seats[cabin] < n:
             return Reject("change_cabin: not enough seats")
         fare += status.prices[cabin]
-        searches.append(
-            read(
-                "search_direct_flight",
-                "current fare in the new cabin",
-                origin=f.origin,
-                destination=f.destination,
-                date=f.date,
-            )
-        )
     diff = (fare - sum(f.price for f in reservation.flights)) * n
     paid = pick_payment(ctx, diff)
     if isinstance(paid, Reject):
@@ -372,10 +388,11 @@ def sample_change_cabin(ctx: SampleContext) -> Intent | Reject:
                 payment_id=payment_id,
             )
         ],
-        reads=[*target.reads, _user_read(ctx, "payment methods"), *searches],
+        # no fare search: update_reservation_flights prices the new cabin itself
+        reads=[*target.reads, _user_read(ctx, "payment methods")],
         facts=facts(
             known=target.known,
-            wants=[want, f"Pay or get refunded with {pay_words}."],
+            wants=[want, f"Pay or get refunded with {pay_words}.", *_ask_amount(diff)],
             if_fail=["If the cabin cannot be changed, keep the reservation as it is."],
         ),
         selections=[*target.selections, *pay_selections],

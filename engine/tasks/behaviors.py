@@ -18,9 +18,11 @@ from engine.tasks.model import Behavior, Blueprint
 __all__ = ["DISCLOSURES", "TONES", "VERBOSITIES", "guidance", "sample_behavior"]
 
 DISCLOSURES = {
-    "all_at_once": "State everything you want in your first message.",
+    "all_at_once": (
+        "Name all of your requests in your first message (details such as ids can wait until the agent asks)."
+    ),
     "piecemeal": "Reveal your requests one at a time; bring up the next only when the current one is done.",
-    "when_asked": "Give details only when the agent asks for them; start with a vague opening.",
+    "when_asked": "Start with a short, general opening and give details only when the agent asks for them.",
 }
 TONES = {
     "neutral": "Speak in a plain, matter-of-fact way.",
@@ -36,8 +38,8 @@ VERBOSITIES = {
     "verbose": "Use long messages and explain your situation.",
 }
 MIND_CHANGE = (
-    "At first ask for something slightly different (another day or cabin, say), then change your"
-    " mind to exactly what is described here before the agent makes any change."
+    "Before the agent changes anything, hesitate about one of your requests (wonder aloud whether"
+    " a small variation of it would be better), then settle on exactly what is described here."
 )
 WRONG_THEN_CORRECTED = (
     "The first time you give an id or a date, get one character wrong; correct it in your next message."

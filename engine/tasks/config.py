@@ -34,6 +34,9 @@ class TasksConfig(BaseModel):
         default_factory=dict,
         description="Relative weight of each E; empty means uniform over 1..max_e.",
     )
+    refusal_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="Share of refusal tasks (the policy forbids the request; W = 0)."
+    )
     dependent_p: float = Field(0.4, ge=0.0, le=1.0, description="Chance an intent builds on an earlier one.")
     attempts_per_task: int = Field(40, ge=1, description="Blueprint attempts allowed per wanted task.")
     bin_patience: int = Field(60, ge=1, description="Failed attempts aimed at one bin before it gives its share away.")

@@ -27,6 +27,7 @@ from engine.tasks.behaviors import sample_behavior
 from engine.tasks.config import TasksConfig
 from engine.tasks.model import Blueprint, Task, encode_task, trajectory_type
 from engine.tasks.recipe import compose, get_spec
+from engine.tasks.refusals import REFUSALS, compose_refusal, forbidden_action, validate_refusal
 from engine.tasks.scripts import merge_facts, phrase, render
 from engine.tasks.validate import validate
 from envs.kernel import BaseDB, tau2_db_hash
@@ -49,6 +50,8 @@ class GenerationReport(msgspec.Struct, kw_only=True):
     rejections: dict[str, int]
     phrased: int = 0
     """Instructions reworded by a model (0 without a backend); the rest keep the template."""
+    refusals: int = 0
+    """Refusal tasks among the accepted ones (W = 0, ``engine.tasks.refusals``)."""
 
 
 def quotas(weights: dict[tuple[int, int], float], n: int) -> dict[tuple[int, int], int]:
@@ -107,6 +110,11 @@ def generate(
     return tasks, report
 
 
+def refusal_recipes(domain: str) -> int:
+    """How many refusal recipes ``domain`` has."""
+    return len(REFUSALS.get(domain, ()))
+
+
 def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
     """``generate`` without the collector setup."""
     spec = get_spec(domain)
@@ -115,7 +123,8 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
         raise ValueError(f"the {domain} DB has no users")
     fingerprint = tau2_db_hash(base.new_state())
     weights = config.bin_weights()
-    left = {b: q for b, q in quotas(weights, n).items() if q > 0}
+    n_refusals = round(n * config.refusal_share) if refusal_recipes(domain) else 0
+    left = {b: q for b, q in quotas(weights, n - n_refusals).items() if q > 0}
     target = {f"{w},{e}": q for (w, e), q in left.items()}
     closed: set[tuple[int, int]] = set()
     misses: Counter[tuple[int, int]] = Counter()
@@ -163,14 +172,40 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
             misses[aim] += 1
             if misses[aim] >= config.bin_patience and aim in left:
                 _give_away(left, closed, aim, weights, rng)
+    # refusal tasks: their own count, W = 0 and E = the reads that establish the refusal
+    refused = 0
+    refusal_attempts = 0
+    while refused < n_refusals and refusal_attempts < config.attempts_per_task * n_refusals:
+        refusal_attempts += 1
+        task_seed = rng.getrandbits(48)
+        task_rng = random.Random(task_seed)
+        user_id = users[task_rng.randrange(len(users))]
+        blueprint, reasons = compose_refusal(spec, base, user_id, task_rng)
+        rejections.update(reasons)
+        if blueprint is None:
+            continue
+        key = json.dumps([forbidden_action(i).key() for i in blueprint.intents])
+        if key in seen_actions:
+            rejections["duplicate refusal"] += 1
+            continue
+        outcome = validate_refusal(spec, base, blueprint)
+        if isinstance(outcome, str):
+            seen_actions.add(key)
+            tasks.append(_task(domain, len(tasks), task_seed, blueprint, outcome, fingerprint))
+            refused += 1
+        else:
+            rejections[outcome.reason] += 1
+    if n_refusals:
+        target["0,*"] = n_refusals
     report = GenerationReport(
         domain=domain,
         seed=seed,
         n=n,
-        attempts=attempts,
+        attempts=attempts + refusal_attempts,
         accepted=len(tasks),
         target=target,
         rejections=dict(sorted(rejections.items())),
+        refusals=refused,
     )
     return tasks, report
 

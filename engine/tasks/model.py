@@ -7,6 +7,7 @@ here samples, validates or renders: those live in ``recipe``, ``validate`` and `
 Axes (WRIT): ``w`` is the number of gold write actions; ``e`` is the number of distinct read calls
 in the gold evidence plan (two reads are the same when name and arguments are equal). The
 trajectory type is derived from (w, e) by ``trajectory_type`` and its thresholds below, only there.
+A refusal task (``engine.tasks.refusals``) has W = 0: the policy forbids the request.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ READ_HEAVY_E = 6
 """A task with fewer writes than ``WRITE_INTENSIVE_W`` and at least this many evidence reads is
 "read-heavy"; every other task is "normal"."""
 
-TrajectoryType = Literal["write-intensive", "read-heavy", "normal"]
+TrajectoryType = Literal["write-intensive", "read-heavy", "normal", "refusal"]
 
 
 def trajectory_type(w: int, e: int) -> TrajectoryType:
-    """The trajectory type of a task with ``w`` writes and ``e`` evidence reads."""
+    """The trajectory type of a task with ``w`` writes and ``e`` evidence reads (no write: a refusal)."""
+    if w == 0:
+        return "refusal"
     if w >= WRITE_INTENSIVE_W:
         return "write-intensive"
     if e >= READ_HEAVY_E:

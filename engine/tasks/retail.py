@@ -327,10 +327,10 @@ def _modify_items(ctx: SampleContext, kind: str, status: str) -> Intent | Reject
     method = _steer(ctx, methods, (pick, *variants), _left(ctx, pick, *variants))
     action = act(kind, order_id=pick.value, item_ids=chosen, new_item_ids=new, payment_method_id=method.value)
     swaps = "; ".join(f"{i.text} for {v.text}" for i, v in zip(names, variants, strict=True))
-    verb = "Exchange" if status == "delivered" else "Change"
+    verb = "exchange" if status == "delivered" else "change"
     wants = (
-        f"{verb}, in {pick.text}: {swaps}. The price difference goes through {method.text}. "
-        "These are all the items you want to change."
+        f"You want to {verb} some items in {pick.text}: {swaps}. Any price difference should go"
+        f" through {method.text}. Those are the only items you want to {verb}."
     )
     outputs = [f"{abs(diff):.2f}"] if diff and ctx.rng.random() < 0.5 else []
     if outputs:

@@ -127,7 +127,7 @@ def _winner(spec: Spec, order_ids: Sequence[str], orders: Sequence[_Facts], targ
 
 
 def _hide(text: str) -> tuple[str, ...]:
-    return (f"You do not remember the order id of {text}; describe the order instead.",)
+    return (f"You do not remember the order id; tell the agent it is {text}.",)
 
 
 def _base_facts(base: BaseDB) -> dict[str, _Facts]:

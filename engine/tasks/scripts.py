@@ -45,18 +45,32 @@ def merge_facts(blueprint: Blueprint) -> UserFacts:
     )
 
 
+UNKNOWN = {
+    "airline": "Flight numbers, fares, prices and refund amounts: the agent looks them up; you do not"
+    " know them in advance.",
+    "retail": "Item ids, product ids, prices and refund amounts: the agent looks them up; you do not"
+    " know them in advance.",
+}
+"""What a customer of each domain does not know (the agent has to find it), unless told above."""
+
+
 def render(domain: str, facts: UserFacts, behavior: Behavior) -> str:
-    """The deterministic instruction text for the user simulator."""
-    lines = [f"You are a customer calling the {domain} help desk."]
-    lines += facts.known
+    """The deterministic instruction text for the user simulator, split into what the user knows,
+    what they want, what they do not know, and how they talk."""
+    lines = [f"You are a customer contacting the {domain} customer service."]
+    lines.append("What you know:")
+    lines += [f"- {k}" for k in facts.known]
     lines.append("What you want, in this order:")
     lines += [f"{n}. {want}" for n, want in enumerate(facts.wants, 1)]
-    if facts.withhold:
-        lines.append("Keep in mind:")
-        lines += [f"- {w}" for w in facts.withhold]
     if facts.if_fail:
         lines.append("If something is not possible:")
         lines += [f"- {f}" for f in facts.if_fail]
+    lines.append("What you do not know:")
+    lines.append(f"- {UNKNOWN.get(domain, UNKNOWN['retail'])}")
+    lines.append("- Anything else not written here: if the agent asks for it, say you do not know.")
+    if facts.withhold:
+        lines.append("Keep in mind:")
+        lines += [f"- {w}" for w in facts.withhold]
     lines.append("How you talk:")
     lines += [f"- {g}" for g in guidance(behavior)]
     return "\n".join(lines)

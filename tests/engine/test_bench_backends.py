@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from engine.bench.report import BenchReport, RoleFigures, RunFigures
-from engine.run.records import decode_result
+from engine.records import decode_result
 from tests.conftest import need_optional
 from tests.llama_server import llama_server
 
