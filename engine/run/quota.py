@@ -7,7 +7,8 @@ live attempt per task at a time, only for tasks whose key is still short, until 
 ``attempts_per_task`` is reached; when no task is left it synthesizes the next batch of tasks
 (seeded by the batch number, appended to ``tasks.jsonl``). It stops starting conversations when
 every quota is met or a budget (generated tokens, conversations started, wall seconds) is spent,
-and lets those in flight finish, so up to ``max_live - 1`` extra trajectories may be kept. All
+and lets those in flight finish, so up to ``max_live - 1`` extra trajectories per quota
+may be kept. All
 decisions are a function of the recorded results, so a resumed run goes on where it stopped;
 with ``max_live = 1`` (and no wall-time budget) it ends exactly as an uninterrupted run would.
 """

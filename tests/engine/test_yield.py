@@ -198,7 +198,8 @@ def test_a_quota_run_stops_when_its_quotas_are_met(tmp_path: Path) -> None:
     assert outcome.status == "met" and outcome.line.startswith("target met: kept 8 of 8 (normal ")
     kept = [r for r in plan.rundir.read_results() if r.passed]
     by_type = {t: sum(r.trajectory_type == t for r in kept) for t in ("normal", "read-heavy")}
-    assert min(by_type.values()) >= 4 and len(kept) <= 8 + 2  # max_live - 1 may finish past the target
+    # Each quota is met; conversations already in flight (at most max_live - 1 = 2 per quota) may finish past it.
+    assert all(4 <= n <= 4 + 2 for n in by_type.values()), by_type
     assert len(plan.tasks) > 6  # a second batch was synthesized: the first had too few read-heavy tasks
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["target"]["kept"] == 8
