@@ -204,7 +204,7 @@ def _llamacpp_example(model: Path, tmp: Path) -> Path:
         r'(?m)^model = ".*?"': f'model = "{model}"',
         r"(?m)^n = \d+": "n = 1",
         r"(?m)^users = \d+": "users = 40",
-        r"(?m)^max_steps = \d+": "max_steps = 6",
+        r"(?m)^(# )?max_steps = \d+": "max_steps = 6",  # the example leaves it unset (scaled per task)
         r"(?m)^max_tokens = \d+": "max_tokens = 48",
         r"(?m)^n_ctx = \d+": "n_ctx = 8192",
         r"(?m)^max_context_tokens = \d+": "max_context_tokens = 8192",
