@@ -84,6 +84,16 @@ def cache_line(results: list[ConversationResult]) -> str:
     return "prefix cache on later turns: " + ", ".join(parts) + " prompt tokens"
 
 
+def _open_backends(plan: RunPlan, console: Console) -> tuple[Backend, Backend | None]:
+    """Start the plan's backends; the choices they note (tool format, threads, slots) go to run.log
+    and the console."""
+    agent_backend, user_backend = make_backends(plan)
+    for line in backend_notes(plan, agent_backend, user_backend):
+        plan.rundir.log(line)
+        console.print(f"[dim]{escape(line)}[/dim]")
+    return agent_backend, user_backend
+
+
 def run(
     config: Annotated[Path, typer.Argument(help="Run config (TOML), e.g. configs/quickstart.toml.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; re-running resumes it.")],
@@ -129,10 +139,7 @@ def run(
                     with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
                         await run_plan_ray(plan, progress)
                     return
-                agent_backend, user_backend = make_backends(plan)
-                for line in backend_notes(plan, agent_backend, user_backend):
-                    plan.rundir.log(line)
-                    console.print(f"[dim]{escape(line)}[/dim]")
+                agent_backend, user_backend = _open_backends(plan, console)
                 try:
                     with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
                         await run_plan(plan, agent_backend, user_backend, progress)
@@ -189,10 +196,7 @@ def _run_quota(plan: RunPlan, console: Console, again: str, quiet: bool) -> None
                 bar.update(bar_id, completed=ledger.kept_toward_target(), conversations=ledger.conversations)
 
             async def main() -> QuotaOutcome:
-                agent_backend, user_backend = make_backends(plan)
-                for line in backend_notes(plan, agent_backend, user_backend):
-                    plan.rundir.log(line)
-                    console.print(f"[dim]{escape(line)}[/dim]")
+                agent_backend, user_backend = _open_backends(plan, console)
                 try:
                     with interrupt.cancelling(asyncio.get_running_loop(), asyncio.current_task()):
                         return await run_quota(plan, agent_backend, user_backend, progress)

@@ -23,17 +23,9 @@ from engine.bench.report import BenchReport, RoleFigures, RunFigures
 from engine.records import decode_result
 from tests.conftest import need_optional
 from tests.llama_server import llama_server
+from tests.test_backend_vllm import LANE_ENV, LANE_PYTHON
 
 ROOT = Path(__file__).resolve().parents[2]
-LANE_PYTHON = Path(os.environ.get("WRIT_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
-LANE_ENV = {
-    "VLLM_TARGET_DEVICE": "cpu",
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-    "VLLM_LOGGING_LEVEL": "WARNING",
-    "VLLM_NO_USAGE_STATS": "1",
-    "HF_HUB_OFFLINE": "1",
-}
 
 CONFIG = """
 domain = "retail"
