@@ -11,6 +11,7 @@ import pytest
 from engine.tasks.behaviors import DISCLOSURES, TONES, VERBOSITIES
 from engine.tasks.generate import generate
 from engine.tasks.model import Behavior, Task
+from engine.tasks.recipe import get_spec
 from engine.tasks.scripts import render
 from envs import BaseDB
 
@@ -66,7 +67,7 @@ def test_no_recipe_and_behaviour_combination_contradicts_itself(tasks: dict[str,
         assert len(by_kind) >= 5
         for task in by_kind.values():
             for behavior in _behaviours():
-                text = render(domain, task.facts, behavior)
+                text = render(get_spec(domain), task.facts, behavior)
                 rendered += 1
                 for a, b in CONTRADICTIONS:
                     assert not (re.search(a, text) and re.search(b, text)), (task.task_id, a, b, text)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.tasks.airline_policy import CANCEL_WINDOW_START, has_status, is_flown, status_kind
+from engine.tasks.domains.airline.policy import CANCEL_WINDOW_START, has_status, is_flown, status_kind
 from engine.tasks.generate import generate
 from engine.tasks.model import Action, Blueprint, Intent, Task, UserFacts
 from engine.tasks.recipe import Reject, get_spec
@@ -342,7 +342,7 @@ def tau2_tasks(tau2_bases: dict[str, BaseDB]) -> list[Task]:
 
 
 def _check_tasks(base: BaseDB, tasks: list[Task]) -> None:
-    domain = base.domain
+    domain = get_domain("airline")
     keys = set()
     for task in tasks:
         # replay: every gold write succeeds on a fresh state and lands on the goal hash
@@ -407,7 +407,7 @@ def _option_value(rule: str, legs: list[dict[str, Any]], cabin: str) -> Any:
 def test_flight_rules_recomputed_from_read_outputs(tau2_bases: dict[str, BaseDB], tau2_tasks: list[Task]) -> None:
     """The winner of every flight rule is the unique best option in the search reads' own output."""
     base = tau2_bases["airline"]
-    domain = base.domain
+    domain = get_domain("airline")
     checked = 0
     for task in tau2_tasks:
         state = base.new_state()

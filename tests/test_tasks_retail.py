@@ -9,11 +9,11 @@ from collections import Counter
 import msgspec
 import pytest
 
+from engine.tasks.domains.retail.common import Reader, auth_read
+from engine.tasks.domains.retail.policy import REASONS, check_policy
+from engine.tasks.domains.retail.rules import order_picks, variant_picks
 from engine.tasks.model import Action, Blueprint, EvidenceRead, Intent, UserFacts
 from engine.tasks.recipe import Reject, SampleContext, compose, get_spec
-from engine.tasks.retail_common import Reader, auth_read
-from engine.tasks.retail_policy import REASONS, check_policy
-from engine.tasks.retail_rules import order_picks, variant_picks
 from engine.tasks.validate import validate
 from envs import BaseDB, ToolKind, get_domain
 from envs.retail.schema import (

@@ -26,8 +26,8 @@ from engine.files import write_atomic
 from engine.tasks.behaviors import sample_behavior
 from engine.tasks.config import TasksConfig
 from engine.tasks.model import Blueprint, Task, encode_task, trajectory_type
-from engine.tasks.recipe import compose, get_spec
-from engine.tasks.refusals import REFUSALS, compose_refusal, forbidden_action, validate_refusal
+from engine.tasks.recipe import DomainSpec, compose, get_spec
+from engine.tasks.refusals import compose_refusal, forbidden_action, validate_refusal
 from engine.tasks.scripts import merge_facts, phrase, render
 from engine.tasks.validate import validate
 from envs.kernel import BaseDB, tau2_db_hash
@@ -110,11 +110,6 @@ def generate(
     return tasks, report
 
 
-def refusal_recipes(domain: str) -> int:
-    """How many refusal recipes ``domain`` has."""
-    return len(REFUSALS.get(domain, ()))
-
-
 def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
     """``generate`` without the collector setup."""
     spec = get_spec(domain)
@@ -123,7 +118,7 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
         raise ValueError(f"the {domain} DB has no users")
     fingerprint = tau2_db_hash(base.new_state())
     weights = config.bin_weights()
-    n_refusals = round(n * config.refusal_share) if refusal_recipes(domain) else 0
+    n_refusals = round(n * config.refusal_share) if spec.refusals else 0
     left = {b: q for b, q in quotas(weights, n - n_refusals).items() if q > 0}
     target = {f"{w},{e}": q for (w, e), q in left.items()}
     closed: set[tuple[int, int]] = set()
@@ -160,7 +155,7 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
                 if isinstance(outcome, str):
                     placed = (w, e)
                     seen_actions.add(key)
-                    tasks.append(_task(domain, len(tasks), task_seed, blueprint, outcome, fingerprint))
+                    tasks.append(_task(spec, len(tasks), task_seed, blueprint, outcome, fingerprint))
                 else:
                     rejections[outcome.reason] += 1
         if placed is not None:
@@ -191,7 +186,7 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
         outcome = validate_refusal(spec, base, blueprint)
         if isinstance(outcome, str):
             seen_actions.add(key)
-            tasks.append(_task(domain, len(tasks), task_seed, blueprint, outcome, fingerprint))
+            tasks.append(_task(spec, len(tasks), task_seed, blueprint, outcome, fingerprint))
             refused += 1
         else:
             rejections[outcome.reason] += 1
@@ -210,8 +205,9 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
     return tasks, report
 
 
-def _task(domain: str, index: int, seed: int, blueprint: Blueprint, goal: str, fingerprint: str) -> Task:
+def _task(spec: DomainSpec, index: int, seed: int, blueprint: Blueprint, goal: str, fingerprint: str) -> Task:
     """Steps 5): behaviour, facts and instruction for an accepted blueprint."""
+    domain = spec.domain
     actions = blueprint.actions()
     evidence = blueprint.evidence()
     behavior = sample_behavior(seed, blueprint)
@@ -229,7 +225,7 @@ def _task(domain: str, index: int, seed: int, blueprint: Blueprint, goal: str, f
         evidence=evidence,
         facts=facts,
         behavior=behavior,
-        instruction=render(domain, facts, behavior),
+        instruction=render(spec, facts, behavior),
         outputs=[o for i in blueprint.intents for o in i.outputs],
         db_fingerprint=fingerprint,
         goal_hash=goal,

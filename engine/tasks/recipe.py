@@ -1,8 +1,9 @@
 """The recipe protocol: how a domain samples write intents from a DB state and composes tasks.
 
-A domain module (``engine/tasks/airline.py``, ``engine/tasks/retail.py``) exposes ``SPEC``, a
-``DomainSpec``: its recipes, its policy checker, its user pool and the identity facts a user
-gives to authenticate. ``get_spec(domain)`` imports it lazily.
+A domain's task module (named by its ``Domain.tasks``, e.g. ``engine/tasks/domains/airline/recipes.py``)
+exposes ``SPEC``, a ``DomainSpec``: its recipes and refusal recipes, its policy checker, its user pool,
+the identity facts a user gives to authenticate and what a customer does not know. ``get_spec(domain)``
+imports it lazily.
 
 A ``Recipe`` samples ONE intent for one user from a ``SampleContext`` (the state as earlier
 intents of the task left it) and returns an ``Intent`` (gold writes + evidence reads + user facts +
@@ -74,8 +75,8 @@ class SampleContext:
     """What a recipe sees when it samples one intent.
 
     ``state``: the working state (earlier intents of the task applied); read only.
-    ``base``/``domain``: the shared base DB (``base.index(name, build)`` caches per-DB indexes)
-    and the kernel domain. ``user_id``: the task's user. ``rng``: the only randomness allowed.
+    ``base``: the shared base DB (cache lookups derived from it with ``envs.kernel.Index``).
+    ``user_id``: the task's user. ``rng``: the only randomness allowed.
     ``prior``: earlier intents of the task. ``anchor``: index into ``prior`` of the intent this
     one must build on, or None for an independent intent. ``e_hint``: wanted new reads.
     ``seen``: ``EvidenceRead.key()`` of every read already in the plan.
@@ -85,7 +86,6 @@ class SampleContext:
     __slots__ = (
         "anchor",
         "base",
-        "domain",
         "e_hint",
         "prior",
         "rng",
@@ -108,7 +108,6 @@ class SampleContext:
     ) -> None:
         self.state = state
         self.base: BaseDB = state.base
-        self.domain: Domain = state.base.domain
         self.user_id = user_id
         self.rng = rng
         self.prior = list(prior)
@@ -159,6 +158,9 @@ class DomainSpec:
     ``users(base)``: user ids a task may be about, in a stable order (cache it with ``base.index``).
     ``identity(state, user_id)``: what the user knows about themselves to authenticate (e.g.
     'Your user id is mia_li_3668.'), put first in the task's known facts.
+    ``unknown``: what a customer of this domain does not know and leaves the agent to look up (one
+    sentence in the user's instruction).
+    ``refusals``: samplers of refusal intents (see ``engine.tasks.refusals``); none by default.
     """
 
     domain: str
@@ -166,6 +168,8 @@ class DomainSpec:
     policy: PolicyCheck
     users: Callable[[BaseDB], Sequence[str]]
     identity: Callable[[State, str], list[str]]
+    unknown: str = "Ids, prices and amounts: the agent looks them up; you do not know them in advance."
+    refusals: tuple[SampleFn, ...] = ()
 
     def recipe(self, kind: str) -> Recipe:
         """The recipe of a kind (KeyError if unknown)."""
@@ -264,7 +268,7 @@ def compose(
     rejection reason met on the way (for the stats). The blueprint is not validated here:
     ``validate.validate`` replays it on a fresh state.
     """
-    domain = base.domain
+    domain = get_domain(spec.domain)
     state = base.new_state()
     intents: list[Intent] = []
     seen: set[str] = set()

@@ -16,6 +16,7 @@ import msgspec
 
 from engine.tasks.behaviors import guidance
 from engine.tasks.model import Behavior, Blueprint, Task, UserFacts
+from engine.tasks.recipe import DomainSpec
 
 if TYPE_CHECKING:
     from engine.backends.base import Backend
@@ -45,19 +46,10 @@ def merge_facts(blueprint: Blueprint) -> UserFacts:
     )
 
 
-UNKNOWN = {
-    "airline": "Flight numbers, fares, prices and refund amounts: the agent looks them up; you do not"
-    " know them in advance.",
-    "retail": "Item ids, product ids, prices and refund amounts: the agent looks them up; you do not"
-    " know them in advance.",
-}
-"""What a customer of each domain does not know (the agent has to find it), unless told above."""
-
-
-def render(domain: str, facts: UserFacts, behavior: Behavior) -> str:
+def render(spec: DomainSpec, facts: UserFacts, behavior: Behavior) -> str:
     """The deterministic instruction text for the user simulator, split into what the user knows,
-    what they want, what they do not know, and how they talk."""
-    lines = [f"You are a customer contacting the {domain} customer service."]
+    what they want, what they do not know (``spec.unknown``), and how they talk."""
+    lines = [f"You are a customer contacting the {spec.domain} customer service."]
     lines.append("What you know:")
     lines += [f"- {k}" for k in facts.known]
     lines.append("What you want, in this order:")
@@ -66,7 +58,7 @@ def render(domain: str, facts: UserFacts, behavior: Behavior) -> str:
         lines.append("If something is not possible:")
         lines += [f"- {f}" for f in facts.if_fail]
     lines.append("What you do not know:")
-    lines.append(f"- {UNKNOWN.get(domain, UNKNOWN['retail'])}")
+    lines.append(f"- {spec.unknown}")
     lines.append("- Anything else not written here: if the agent asks for it, say you do not know.")
     if facts.withhold:
         lines.append("Keep in mind:")

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from engine.tasks.model import Blueprint, Selection
 from engine.tasks.recipe import DomainSpec, Reject, run_call
-from envs.kernel import BaseDB, ToolKind
+from envs import get_domain
+from envs.kernel import BaseDB, Index, ToolKind
 
 __all__ = ["check_selection", "validate"]
+
+
+CLEAN_READS: Index[set[str]] = Index("tasks.validate.clean_reads", lambda base: set())
+"""Per base: keys of the reads known to succeed on the untouched base DB."""
 
 
 def check_selection(selection: Selection) -> str | None:
@@ -33,12 +38,12 @@ def check_selection(selection: Selection) -> str | None:
 
 def validate(spec: DomainSpec, base: BaseDB, blueprint: Blueprint, check_reads: bool = True) -> str | Reject:
     """The goal-state hash after replaying ``blueprint`` on a fresh state, or why it is rejected."""
-    domain = base.domain
+    domain = get_domain(spec.domain)
     state = base.new_state()
     done = []
     ran: set[str] = set()
     # reads known to succeed on the untouched base DB (same call, same state, same outcome)
-    clean_ok: set[str] = base.index("tasks.validate.clean_reads", lambda b: set())
+    clean_ok: set[str] = CLEAN_READS.of(base)
     if not blueprint.intents:
         return Reject("blueprint without intents")
     for i, intent in enumerate(blueprint.intents):

@@ -1,6 +1,7 @@
 """The airline's facts, stated once: the current time, fees, free-bag allowance, price formulas and
-the ids new records take. The tools, the DB generator, the integrity check (and task recipes) use
-these; the policy text (policy.md) states the same numbers in words.
+the ids new records take. The tools, the DB generator, the integrity check and the task recipes and
+policy checks (``engine/tasks/domains/airline/``) use these; the policy text (policy.md) states the
+same numbers in words.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from typing import Protocol
 
 __all__ = [
     "BAG_FEE",
+    "CANCELLED_COMPENSATION",
+    "CANCEL_WINDOW_START",
+    "DELAYED_COMPENSATION",
     "FREE_BAGS",
     "INSURANCE_FEE",
     "NEW_CERTIFICATE_IDS",
@@ -23,10 +27,16 @@ __all__ = [
 
 NOW = "2024-05-15T15:00:00"
 """The current time (EST) every tool and check works against (tau2-bench's airline)."""
+CANCEL_WINDOW_START = "2024-05-14T15:00:00"
+"""Bookings made at or after this time (the 24 hours before ``NOW``) may be cancelled for any reason."""
 BAG_FEE = 50
 """Dollars per checked bag beyond the free allowance."""
 INSURANCE_FEE = 30
 """Dollars of travel insurance per passenger."""
+CANCELLED_COMPENSATION = 100
+"""Certificate dollars per passenger the policy offers for a cancelled flight."""
+DELAYED_COMPENSATION = 50
+"""Certificate dollars per passenger the policy offers for a delayed flight (after a change or cancel)."""
 FREE_BAGS = {
     "regular": {"basic_economy": 0, "economy": 1, "business": 2},
     "silver": {"basic_economy": 1, "economy": 2, "business": 3},

@@ -31,7 +31,7 @@ from envs.airline.schema import (
     ReservationFlight,
     User,
 )
-from envs.kernel import State, ToolError, tool
+from envs.kernel import Index, State, ToolError, tool
 from envs.kernel.common_tools import calculate, transfer_to_human_agents
 
 __all__ = ["TOOLS"]
@@ -82,12 +82,16 @@ def _by_origin(base: Any) -> dict[str, list[str]]:
     return index
 
 
+BY_ORIGIN = Index("airline.by_origin", _by_origin)
+"""Flight numbers by origin airport, in DB order."""
+
+
 def _direct_flights(
     db: State, date: str, origin: str, destination: str | None, leave_after: str | None = None
 ) -> list[DirectFlight]:
     """Bookable flights from ``origin`` on ``date``, in DB order (flights are never added)."""
     results = []
-    for number in db.base.index("airline.by_origin", _by_origin).get(origin, ()):
+    for number in BY_ORIGIN.of(db.base).get(origin, ()):
         flight = db.get("flights", number)
         if destination is not None and flight.destination != destination:
             continue

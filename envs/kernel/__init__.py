@@ -3,6 +3,7 @@
 from envs.kernel.arguments import ArgumentError
 from envs.kernel.domain import BoundCall, CallResult, DBLoadError, Domain, Outcome
 from envs.kernel.dump import tau2_db_hash, tau2_db_json, tool_output
+from envs.kernel.index import Index
 from envs.kernel.state import BaseDB, State, StateError
 from envs.kernel.tool import Tool, ToolError, ToolKind, tool
 
@@ -13,6 +14,7 @@ __all__ = [
     "CallResult",
     "DBLoadError",
     "Domain",
+    "Index",
     "Outcome",
     "State",
     "StateError",

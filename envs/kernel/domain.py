@@ -129,11 +129,11 @@ class Domain:
             db = self._db_decoder.decode(data)
         except msgspec.DecodeError as exc:
             raise DBLoadError(f"{source} is not a valid {self.name} DB: {exc}") from None
-        return BaseDB(self, db)
+        return BaseDB(db)
 
     def from_struct(self, db: msgspec.Struct) -> BaseDB:
         """Wrap an in-memory DB (e.g. a generated one) as the shared base DB."""
-        return BaseDB(self, db)
+        return BaseDB(db)
 
     def generate(self, users: int, seed: int) -> msgspec.Struct:
         """A synthetic DB with this domain's schema (seeded, deterministic)."""

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 import msgspec
 
 from envs.kernel.dump import json_text, tool_output
 from envs.kernel.patch import RecordCodec
-
-if TYPE_CHECKING:
-    from envs.kernel.domain import Domain
 
 __all__ = ["BaseDB", "State", "StateError"]
 
@@ -40,10 +37,11 @@ def record_digest(table: str, key: str, record: Any) -> int:
 
 
 class BaseDB:
-    """The immutable, shared database of one domain, with lazily built caches and indexes."""
+    """The immutable, shared database of one domain: its tables, and the kernel's caches of their
+    encodings (what copies, patches, digests and rendered outputs are made from). Derived lookups
+    live in ``envs.kernel.index.Index``, not here; a base does not know its domain."""
 
-    def __init__(self, domain: Domain, db: msgspec.Struct) -> None:
-        self.domain = domain
+    def __init__(self, db: msgspec.Struct) -> None:
         self.db = db
         self.table_names: tuple[str, ...] = type(db).__struct_fields__
         self.tables: dict[str, dict[str, Any]] = {t: getattr(db, t) for t in self.table_names}
@@ -59,7 +57,6 @@ class BaseDB:
         self._field_texts: dict[tuple[str, str], tuple[str, ...]] = {}
         self._heads = {t: _field_heads(rt) for t, rt in self.record_types.items()}
         self.fragments: dict[tuple[str, str], str] = {}
-        self.indexes: dict[str, Any] = {}
 
     def copy_record(self, table: str, record: Any) -> Any:
         """A deep copy of one record (msgpack round trip: no shared mutable parts)."""
@@ -153,14 +150,6 @@ class BaseDB:
     def new_state(self) -> State:
         """A fresh conversation state: an empty overlay over this base."""
         return State(self)
-
-    def index(self, name: str, build: Any) -> Any:
-        """A named index over the base, built once by ``build(base)`` on first use."""
-        value = self.indexes.get(name)
-        if value is None:
-            value = build(self)
-            self.indexes[name] = value
-        return value
 
 
 def _field_heads(record_type: type) -> tuple[str, ...] | None:

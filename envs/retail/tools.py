@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from envs.kernel import State, ToolError, tool
+from envs.kernel import Index, State, ToolError, tool
 from envs.kernel.common_tools import calculate, transfer_to_human_agents
 from envs.retail.schema import (
     GiftCard,
@@ -101,11 +101,17 @@ def _users_by_name(base: Any) -> dict[tuple[str, str], list[str]]:
     return index
 
 
+USERS_BY_NAME = Index("retail.users_by_name", _users_by_name)
+
+
 def _users_by_email(base: Any) -> dict[str, list[str]]:
     index: dict[str, list[str]] = {}
     for user_id, user in base.tables["users"].items():
         index.setdefault(user.email.lower(), []).append(user_id)
     return index
+
+
+USERS_BY_EMAIL = Index("retail.users_by_email", _users_by_email)
 
 
 def _products_by_item(base: Any) -> dict[str, str]:
@@ -114,6 +120,9 @@ def _products_by_item(base: Any) -> dict[str, str]:
         for item_id in product.variants:
             index.setdefault(item_id, product_id)
     return index
+
+
+PRODUCTS_BY_ITEM = Index("retail.products_by_item", _products_by_item)
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -193,7 +202,7 @@ def find_user_id_by_name_zip(db: State, first_name: str, last_name: str, zip: st
         last_name: The customer's last name, e.g. 'Doe'.
         zip: The customer's zip code, e.g. '12345'.
     """
-    index = db.base.index("retail.users_by_name", _users_by_name)
+    index = USERS_BY_NAME.of(db.base)
     for user_id in index.get((first_name.lower(), last_name.lower()), ()):
         if db.get("users", user_id).address.zip == zip:
             return user_id
@@ -207,7 +216,7 @@ def find_user_id_by_email(db: State, email: str) -> str:
     Args:
         email: The customer's email, e.g. 'someone@example.com'.
     """
-    index = db.base.index("retail.users_by_email", _users_by_email)
+    index = USERS_BY_EMAIL.of(db.base)
     for user_id in index.get(email.lower(), ()):
         return user_id
     raise ToolError("User not found")
@@ -240,7 +249,7 @@ def get_item_details(db: State, item_id: str) -> Variant:
     Args:
         item_id: The item id, e.g. '1008292230'; not a product id.
     """
-    product_id = db.base.index("retail.products_by_item", _products_by_item).get(item_id)
+    product_id = PRODUCTS_BY_ITEM.of(db.base).get(item_id)
     if product_id is None:
         raise ToolError("Item not found")
     return db.get("products", product_id).variants[item_id]

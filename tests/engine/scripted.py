@@ -21,7 +21,7 @@ from engine.run.config import parse_run_config
 from engine.run.conversation import Conversation
 from engine.run.verify import Verdict, verify
 from engine.tasks.model import Task
-from envs import BaseDB
+from envs import BaseDB, get_domain
 
 CONFIRM = "Shall I go ahead?"
 ANYTHING_ELSE = "Is there anything else I can help you with?"
@@ -71,7 +71,7 @@ def default_limit(task: Task) -> int:
 
 def play_gold(task: Task, base: BaseDB, max_steps: int | None = None) -> tuple[Conversation, Verdict]:
     """One conversation of ``task`` with the gold agent and the scripted user; and its verdict."""
-    domain = base.domain
+    domain = get_domain(task.domain)
     sampling = SamplingParams()
     conv = Conversation(
         conversation_id=f"{task.task_id}#0", task=task, attempt=0, seed=0, domain=domain,

@@ -17,7 +17,7 @@ from engine.tasks.config import TasksConfig
 from engine.tasks.export_tau2 import to_tau2
 from engine.tasks.generate import generate
 from engine.tasks.model import Task
-from envs import BaseDB
+from envs import BaseDB, get_domain
 from envs.kernel import tau2_db_hash
 from tests.test_tasks_core import _Tau2Task
 
@@ -38,7 +38,7 @@ def tau2_reward(task: Task, base: BaseDB, final_state: Any, messages: list[dict[
     criteria = parsed.evaluation_criteria
     gold = base.new_state()
     for action in criteria.actions or []:
-        base.domain.call(gold, action.name, action.arguments)
+        get_domain(task.domain).call(gold, action.name, action.arguments)
     reward = 1.0
     if "DB" in criteria.reward_basis:
         reward *= float(tau2_db_hash(gold) == tau2_db_hash(final_state))
@@ -70,7 +70,7 @@ def test_gold_replay_leaves_the_db_unchanged(
         for task in tasks:
             state = base.new_state()
             for action in to_tau2(task)["evaluation_criteria"]["actions"]:
-                assert not base.domain.call(state, action["name"], action["arguments"]).error
+                assert not get_domain(domain).call(state, action["name"], action["arguments"]).error
             assert tau2_db_hash(state) == tau2_db_hash(initial)
             assert state.hash_hex() == task.goal_hash == initial.hash_hex()
 
@@ -86,9 +86,9 @@ def _play(task: Task, base: BaseDB, forbidden_write: bool) -> tuple[Any, list[di
         steps = [(r.name, r.arguments) for r in task.evidence]
         steps += [(i.params["forbidden"]["name"], i.params["forbidden"]["arguments"]) for i in task.intents]
         for name, args in steps:
-            result = base.domain.call(state, name, args)
+            result = get_domain(task.domain).call(state, name, args)
             calls.append(CallRecord(name=name, arguments=args, output=result.output, error=result.error,
-                                          write=base.domain.tools[name].mutates))  # fmt: skip
+                                          write=get_domain(task.domain).tools[name].mutates))  # fmt: skip
         messages = [{"role": "assistant", "content": "Done, it is taken care of."}]
         return state, messages, calls
     conv, _ = play_gold(task, base)

@@ -12,7 +12,7 @@ from engine.run.config import parse_run_config
 from engine.run.conversation import Conversation, user_view
 from engine.tasks.generate import generate
 from engine.tasks.model import Task
-from envs import BaseDB
+from envs import BaseDB, get_domain
 
 AGENT = {"backend": "llamacpp", "model": "m.gguf"}
 
@@ -25,8 +25,8 @@ def airline_tasks(tau2_bases: dict[str, BaseDB]) -> list[Task]:
 def _conversation(task: Task, base: BaseDB, max_steps: int = 60) -> Conversation:
     sampling = SamplingParams()
     return Conversation(
-        conversation_id="c#0", task=task, attempt=0, seed=0, domain=base.domain, state=base.new_state(),
-        policy="(policy)", tools=base.domain.openai_tools(), constraint=None, agent_sampling=sampling,
+        conversation_id="c#0", task=task, attempt=0, seed=0, domain=get_domain(task.domain), state=base.new_state(),
+        policy="(policy)", tools=get_domain(task.domain).openai_tools(), constraint=None, agent_sampling=sampling,
         user_sampling=sampling, max_steps=max_steps, max_errors=4, max_context_tokens=1 << 30,
     )  # fmt: skip
 

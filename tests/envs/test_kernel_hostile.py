@@ -33,7 +33,7 @@ SETTINGS = settings(
 
 
 def _full_rehash(state: State) -> int:
-    return state.base.domain.from_struct(state.materialize()).base_sum()
+    return BaseDB(state.materialize()).base_sum()
 
 
 @pytest.mark.parametrize("domain", ["airline", "retail"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.tasks.airline_common import (
+from engine.tasks.domains.airline.common import (
     CITY,
     METRO,
     card_words,
@@ -19,8 +19,8 @@ from engine.tasks.airline_common import (
     pick_reservation,
     upcoming,
 )
-from engine.tasks.airline_policy import FREE_BAGS, segment_status, status_kind
-from engine.tasks.airline_search import (
+from engine.tasks.domains.airline.policy import segment_status, status_kind
+from engine.tasks.domains.airline.search import (
     FLIGHT_RULES,
     cabin_words,
     day_words,
@@ -30,8 +30,8 @@ from engine.tasks.airline_search import (
 )
 from engine.tasks.model import Intent, Selection
 from engine.tasks.recipe import Reject, SampleContext, act, facts, read, unique_best
+from envs.airline.pricing import free_bags, next_reservation_id, reservation_price
 from envs.airline.schema import Available
-from envs.airline.tools import NEW_RESERVATION_IDS
 
 __all__ = ["choose_by_cost", "sample_book", "sample_change_cabin", "sample_change_flights"]
 
@@ -147,7 +147,7 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     """Book a one-way or round trip chosen by a flight rule, with passengers, bags and payment."""
     state, rng = ctx.state, ctx.rng
     user = state.get("users", ctx.user_id)
-    new_id = next((r for r in NEW_RESERVATION_IDS if not state.contains("reservations", r)), None)
+    new_id = next_reservation_id(state)
     if new_id is None:
         return Reject("book: no reservation id left")
     cabin = rng.choice(CABINS)
@@ -216,12 +216,12 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
         flights += back.flights()
         wants.append(f"Return: {_flight_want(rule, cabin, bool(onestop), back_dates)}.")
     # 4) bags, insurance, price and payment
-    allowance = FREE_BAGS[user.membership][cabin] * n
+    allowance = free_bags(user.membership, cabin, n)
     bags = rng.randint(0, n + 2)
     nonfree = max(0, bags - allowance)
     insurance = rng.choice(("yes", "no"))
-    fare = sum(segment_status(state, f["flight_number"], f["date"]).prices[cabin] for f in flights)
-    total = fare * n + (30 * n if insurance == "yes" else 0) + 50 * nonfree
+    fares = [segment_status(state, f["flight_number"], f["date"]).prices[cabin] for f in flights]
+    total = reservation_price(fares, n, insurance, nonfree)
     paid = _book_payment(ctx, user, total)
     if isinstance(paid, Reject):
         return paid

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.tasks.airline_policy import is_flown
-from engine.tasks.airline_search import day_words
+from engine.tasks.domains.airline.policy import is_flown
+from engine.tasks.domains.airline.search import day_words
 from engine.tasks.model import EvidenceRead, Selection
 from engine.tasks.recipe import Reject, SampleContext, read, unique_best
 from envs.airline.tools import AIRPORTS
-from envs.kernel import BaseDB, State
+from envs.kernel import BaseDB, Index, State
 
 __all__ = [
     "CITY",
@@ -33,9 +33,19 @@ __all__ = [
     "users",
 ]
 
+REASON_WORDS = {
+    "change of plan": "your plans changed",
+    "airline cancelled flight": "the airline cancelled one of its flights",
+    "health": "of a health problem",
+    "weather": "of the weather",
+}
+"""How the user words each cancellation reason."""
 CITY = dict(AIRPORTS)
 METRO = {"JFK": "New York", "EWR": "New York", "LGA": "New York"}
 """Airports that share a metro area: the only either/or origins a customer offers."""
+
+
+USERS: Index[list[str]] = Index("tasks.airline.users", lambda base: list(base.tables["users"]))
 
 
 def identity(state: State, user_id: str) -> list[str]:
@@ -47,7 +57,7 @@ def identity(state: State, user_id: str) -> list[str]:
 
 def users(base: BaseDB) -> list[str]:
     """Every user id, in DB order."""
-    return base.index("tasks.airline.users", lambda b: list(b.tables["users"]))
+    return USERS.of(base)
 
 
 def trip_words(reservation: Any) -> str:

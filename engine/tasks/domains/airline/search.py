@@ -18,7 +18,7 @@ import msgspec
 from engine.tasks.model import EvidenceRead, Selection
 from engine.tasks.recipe import Reject, read, unique_best
 from envs.airline.tools import search_direct_flight, search_onestop_flight
-from envs.kernel import BaseDB, State
+from envs.kernel import BaseDB, Index, State
 
 __all__ = [
     "FLIGHT_RULES",
@@ -32,6 +32,10 @@ __all__ = [
 
 CABIN_WORDS = {"basic_economy": "basic economy", "economy": "economy", "business": "business"}
 MONTH = "May"
+
+
+SEARCHES: Index[dict[tuple[str, str, str, str], list[Itinerary]]] = Index("tasks.airline.searches", lambda base: {})
+"""Per base: the itineraries of each search on the untouched base DB, filled as searches are made."""
 
 
 def cabin_words(cabin: str) -> str:
@@ -124,7 +128,7 @@ FLIGHT_RULES: dict[str, tuple[str, str, Any, str]] = {
 
 def _base_search(base: BaseDB, kind: str, origin: str, destination: str, date: str) -> list[Itinerary]:
     """A search's itineraries on the untouched base DB (cached per base)."""
-    cache = base.index("tasks.airline.search_cache", lambda b: {})
+    cache = SEARCHES.of(base)
     key = (kind, origin, destination, date)
     found = cache.get(key)
     if found is None:
@@ -206,6 +210,9 @@ def _reach(base: BaseDB) -> dict[str, list[str]]:
     return dict(sorted(reach.items()))
 
 
+REACH = Index("tasks.airline.reach", _reach)
+
+
 def _direct(base: BaseDB) -> dict[str, list[str]]:
     """Destinations reachable from each origin nonstop (sorted)."""
     direct: dict[str, set[str]] = {}
@@ -214,8 +221,11 @@ def _direct(base: BaseDB) -> dict[str, list[str]]:
     return {o: sorted(d) for o, d in sorted(direct.items())}
 
 
+DIRECT = Index("tasks.airline.direct", _direct)
+
+
 def reachable(base: BaseDB, onestop: bool = True) -> dict[str, list[str]]:
     """Destinations per origin, with one stop at most or nonstop only (cached on the base DB)."""
     if onestop:
-        return base.index("tasks.airline.reach", _reach)
-    return base.index("tasks.airline.direct", _direct)
+        return REACH.of(base)
+    return DIRECT.of(base)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from engine.tasks.model import Candidate, Selection
-from engine.tasks.recipe import Reject, unique_best
-from engine.tasks.retail_common import (
+from engine.tasks.domains.retail.common import (
     Pick,
     Reader,
     article,
@@ -27,7 +25,9 @@ from engine.tasks.retail_common import (
     product_read,
     user_read,
 )
-from envs.kernel import BaseDB
+from engine.tasks.model import Candidate, Selection
+from engine.tasks.recipe import Reject, unique_best
+from envs.kernel import BaseDB, Index
 from envs.retail.schema import GiftCard, Order, OrderItem, User, Variant
 
 __all__ = ["item_picks", "order_picks", "payment_picks", "variant_picks"]
@@ -46,6 +46,14 @@ class _Facts(NamedTuple):
     city: str
     method: str
     status: str
+
+
+ORDER_PICKS: Index[dict[Any, Any]] = Index("retail.order_picks", lambda base: {})
+"""Per base: the order picks already worked out, by the facts they depend on."""
+
+
+VARIANT_PICKS: Index[dict[Any, Any]] = Index("retail.variant_picks", lambda base: {})
+"""Per base: the variant picks already worked out, by item."""
 
 
 def _facts(order: Order) -> _Facts:
@@ -134,6 +142,9 @@ def _base_facts(base: BaseDB) -> dict[str, _Facts]:
     return {oid: _facts(o) for oid, o in base.tables["orders"].items()}
 
 
+ORDER_FACTS = Index("retail.order_facts", _base_facts)
+
+
 def _now_facts(reader: Reader, order_id: str) -> _Facts:
     key = ("facts", order_id)
     found = reader.derived.get(key)
@@ -150,10 +161,10 @@ def order_picks(now_state: Reader, user_id: str, target: str) -> list[Pick]:
     base = now_state.base
     user: User = now_state.get("users", user_id)
     order_ids = tuple(user.orders)
-    initial = base.index("retail.order_facts", _base_facts)
+    initial = ORDER_FACTS.of(base)
     before = tuple(initial[o] for o in order_ids)
     now = tuple(_now_facts(now_state, o) if now_state.is_changed("orders", o) else initial[o] for o in order_ids)
-    cache = base.index("retail.order_picks", lambda _: {})
+    cache = ORDER_PICKS.of(base)
     key = (user_id, target, now)
     picks = cache.get(key)
     if picks is None:
@@ -240,7 +251,7 @@ def variant_picks(state: Reader, item: OrderItem) -> list[Pick]:
 
     Products never change in a task, so the answer is cached per DB and item.
     """
-    cache = state.base.index("retail.variant_picks", lambda _: {})
+    cache = VARIANT_PICKS.of(state.base)
     key = (item.product_id, item.item_id, tuple(item.options.items()))
     picks = cache.get(key)
     if picks is None:

@@ -13,14 +13,19 @@ from itertools import pairwise
 from typing import Any
 
 from engine.tasks.model import Action, Intent
+from envs.airline.pricing import (
+    CANCEL_WINDOW_START,
+    CANCELLED_COMPENSATION,
+    DELAYED_COMPENSATION,
+)
+from envs.airline.pricing import free_bags as allowance_of
 from envs.airline.schema import Cancelled, Certificate, CreditCard, Delayed, Flying, GiftCard, Landed
-from envs.kernel import State
+from envs.kernel import Index, State
 
 __all__ = [
-    "CANCEL_WINDOW_START",
-    "FREE_BAGS",
     "INSURED_REASONS",
-    "NOW",
+    "cancel_reasons",
+    "cancelled_segment",
     "check",
     "free_bags",
     "is_flown",
@@ -28,17 +33,8 @@ __all__ = [
     "status_kind",
 ]
 
-NOW = "2024-05-15T15:00:00"
-CANCEL_WINDOW_START = "2024-05-14T15:00:00"
-"""Bookings made at or after this time are within the 24 hours before ``NOW``."""
 INSURED_REASONS = ("health", "weather")
 """Cancellation reasons travel insurance covers."""
-FREE_BAGS = {
-    "regular": {"basic_economy": 0, "economy": 1, "business": 2},
-    "silver": {"basic_economy": 1, "economy": 2, "business": 3},
-    "gold": {"basic_economy": 2, "economy": 3, "business": 4},
-}
-"""Free checked bags per passenger, by the booking user's membership and the cabin."""
 MAX_PASSENGERS = 5
 
 
@@ -56,28 +52,51 @@ def _status_kinds(base: Any) -> dict[tuple[str, str], type]:
     }
 
 
+STATUS_KINDS = Index("tasks.airline.status", _status_kinds)
+"""The type of every (flight number, date) status in the base DB."""
+
+
 def status_kind(state: State, flight_number: str, date: str) -> type | None:
     """The type of a flight's status on a date (tools never change a status's type: cached)."""
-    return state.base.index("tasks.airline.status", _status_kinds).get((flight_number, date))
+    return STATUS_KINDS.of(state.base).get((flight_number, date))
 
 
 def is_flown(state: State, reservation: Any) -> bool:
     """Whether any segment of the reservation has taken off (landed or flying)."""
-    kinds = state.base.index("tasks.airline.status", _status_kinds)
+    kinds = STATUS_KINDS.of(state.base)
     return any(kinds.get((f.flight_number, f.date)) in (Landed, Flying) for f in reservation.flights)
 
 
 def has_status(state: State, reservation: Any, kind: type) -> bool:
     """Whether any segment of the reservation has a status of the given type on its date."""
-    kinds = state.base.index("tasks.airline.status", _status_kinds)
+    kinds = STATUS_KINDS.of(state.base)
     return any(kinds.get((f.flight_number, f.date)) is kind for f in reservation.flights)
 
 
 def free_bags(state: State, reservation: Any) -> int:
     """The reservation's free checked bags: per passenger by membership and cabin."""
     user = state.get("users", reservation.user_id)
-    per_passenger = FREE_BAGS[user.membership][reservation.cabin]
-    return per_passenger * len(reservation.passengers)
+    return allowance_of(user.membership, reservation.cabin, len(reservation.passengers))
+
+
+def cancel_reasons(state: Any, reservation: Any) -> list[str]:
+    """Reasons under which the policy lets this reservation be cancelled."""
+    reasons = []
+    if reservation.created_at >= CANCEL_WINDOW_START or reservation.cabin == "business":
+        reasons.append("change of plan")
+    if has_status(state, reservation, Cancelled):
+        reasons.append("airline cancelled flight")
+    if reservation.insurance == "yes":
+        reasons.extend(INSURED_REASONS)
+    return reasons
+
+
+def cancelled_segment(state: Any, reservation: Any) -> Any:
+    """The reservation's first flight the airline cancelled, or None."""
+    for f in reservation.flights:
+        if status_kind(state, f.flight_number, f.date) is Cancelled:
+            return f
+    return None
 
 
 def _trip_ok(origin: str, destination: str, flight_type: str, legs: list[tuple[str, str]]) -> bool:
@@ -128,7 +147,7 @@ def _check_book(state: State, args: dict[str, Any]) -> str | None:
         legs.append((flight.origin, flight.destination))
     if not _trip_ok(args["origin"], args["destination"], args["flight_type"], legs):
         return "policy: itinerary does not match the trip"
-    allowance = FREE_BAGS[user.membership][args["cabin"]] * len(passengers)
+    allowance = allowance_of(user.membership, args["cabin"], len(passengers))
     if args["nonfree_baggages"] != max(0, args["total_baggages"] - allowance):
         return "policy: wrong number of paid bags"
     return None
@@ -229,7 +248,7 @@ def _check_certificate(state: State, args: dict[str, Any], intent: Intent, done:
     if complaint == "cancelled":
         if not on_booking or not isinstance(status, Cancelled):
             return "policy: no cancelled flight in the reservation"
-        expected = 100 * n
+        expected = CANCELLED_COMPENSATION * n
     else:
         if not on_booking or not isinstance(status, Delayed):
             return "policy: no delayed flight in the reservation"
@@ -239,7 +258,7 @@ def _check_certificate(state: State, args: dict[str, Any], intent: Intent, done:
             for a in done
         ):
             return "policy: delay compensation before changing or cancelling"
-        expected = 50 * n
+        expected = DELAYED_COMPENSATION * n
     if args["amount"] != expected:
         return "policy: wrong compensation amount"
     return None

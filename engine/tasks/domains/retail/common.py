@@ -16,7 +16,8 @@ from typing import Any
 
 from engine.tasks.model import EvidenceRead, Selection
 from engine.tasks.recipe import Reject, read, unique_best
-from envs.kernel import BaseDB, State
+from envs.kernel import BaseDB, Index, State
+from envs.retail import DOMAIN
 from envs.retail.schema import CreditCard, GiftCard, Order, PaymentMethod, User
 
 __all__ = [
@@ -121,9 +122,12 @@ def _by_zip(base: BaseDB) -> frozenset[str]:
         if zlib.crc32(user_id.encode()) % 3 != 0:
             continue
         name = {"first_name": user.name.first_name, "last_name": user.name.last_name, "zip": user.address.zip}
-        if base.domain.call(state, "find_user_id_by_name_zip", name).output == user_id:
+        if DOMAIN.call(state, "find_user_id_by_name_zip", name).output == user_id:
             found.add(user_id)
     return frozenset(found)
+
+
+AUTH_BY_ZIP = Index("retail.auth_by_zip", _by_zip)
 
 
 def auth_read(base: BaseDB, user_id: str) -> EvidenceRead:
@@ -133,7 +137,7 @@ def auth_read(base: BaseDB, user_id: str) -> EvidenceRead:
     must not change the zip the user gives).
     """
     user: User = base.tables["users"][user_id]
-    if user_id in base.index("retail.auth_by_zip", _by_zip):
+    if user_id in AUTH_BY_ZIP.of(base):
         return read(
             "find_user_id_by_name_zip",
             "authenticate the user",
@@ -148,7 +152,7 @@ def identity(state: State, user_id: str) -> list[str]:
     """What the user says to authenticate, matching ``auth_read`` (the initial profile)."""
     user: User = state.base.tables["users"][user_id]
     name = f"{user.name.first_name} {user.name.last_name}"
-    if user_id in state.base.index("retail.auth_by_zip", _by_zip):
+    if user_id in AUTH_BY_ZIP.of(state.base):
         return [
             f"Your name is {name} and your zip code is {user.address.zip}.",
             "You do not remember your email address.",
@@ -188,27 +192,30 @@ def options_text(options: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items())
 
 
+def _price_questions(b: BaseDB) -> list[Pick]:
+    picks = []
+    for product_id in sorted(b.tables["products"]):
+        product = b.tables["products"][product_id]
+        avail = [(v.item_id, v.price, v) for v in product.variants.values() if v.available]
+        reads = (
+            read("list_all_product_types", "find the product id"),
+            read("get_product_details", "compare the variants' prices", product_id=product_id),
+        )
+        for end, which in (("min", "cheapest"), ("max", "most expensive")):
+            picked = unique_best(f"{which} variant", "variant price", end, avail)  # type: ignore[arg-type]
+            if len(avail) >= 2 and not isinstance(picked, Reject):
+                text = f"the price of the {which} available {product.name.lower()}"
+                picks.append(Pick("price_question", text, f"{picked[0].price:.2f}", reads, (picked[1],)))
+    return picks
+
+
+PRICE_QUESTIONS = Index("retail.price_questions", _price_questions)
+
+
 def price_questions(base: BaseDB) -> list[Pick]:
     """'The price of the cheapest / most expensive available <product>' for every product where
     one variant wins outright (value: the answer the agent must state). Cached per DB."""
-
-    def build(b: BaseDB) -> list[Pick]:
-        picks = []
-        for product_id in sorted(b.tables["products"]):
-            product = b.tables["products"][product_id]
-            avail = [(v.item_id, v.price, v) for v in product.variants.values() if v.available]
-            reads = (
-                read("list_all_product_types", "find the product id"),
-                read("get_product_details", "compare the variants' prices", product_id=product_id),
-            )
-            for end, which in (("min", "cheapest"), ("max", "most expensive")):
-                picked = unique_best(f"{which} variant", "variant price", end, avail)  # type: ignore[arg-type]
-                if len(avail) >= 2 and not isinstance(picked, Reject):
-                    text = f"the price of the {which} available {product.name.lower()}"
-                    picks.append(Pick("price_question", text, f"{picked[0].price:.2f}", reads, (picked[1],)))
-        return picks
-
-    return base.index("retail.price_questions", build)
+    return PRICE_QUESTIONS.of(base)
 
 
 # -- addresses -----------------------------------------------------------------------------------
@@ -231,9 +238,12 @@ def _places(base: BaseDB) -> list[tuple[str, str, str, str]]:
     return sorted(found)
 
 
+PLACES = Index("retail.places", _places)
+
+
 def new_address(base: BaseDB, rng: Any) -> dict[str, str]:
     """A fresh street address in a city the DB knows (seeded by ``rng``)."""
-    city, state, country, zip3 = rng.choice(base.index("retail.places", _places))
+    city, state, country, zip3 = rng.choice(PLACES.of(base))
     unit = rng.choice(("", "", f"Apt {rng.randint(1, 40)}", f"Suite {rng.randint(100, 999)}"))
     return {
         "address1": f"{rng.randint(10, 9999)} {rng.choice(STREETS)}",

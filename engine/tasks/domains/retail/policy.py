@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.tasks.model import Action, Intent
 from envs.kernel import State
+from envs.retail import DOMAIN
 from envs.retail.schema import GiftCard, Order, User
 
 __all__ = ["REASONS", "check_policy"]
@@ -72,7 +73,7 @@ def _authenticated(state: State, intent: Intent) -> str | None:
     initial = state.base.new_state()
     for r in intent.reads:
         if r.name in FIND_TOOLS:
-            result = state.base.domain.call(initial, r.name, r.arguments)
+            result = DOMAIN.call(initial, r.name, r.arguments)
             if not result.error:
                 return result.output
     return None

@@ -9,69 +9,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.tasks import airline_policy
-from engine.tasks.airline_common import identity, pick_payment, pick_reservation, upcoming, users
-from engine.tasks.airline_policy import (
-    CANCEL_WINDOW_START,
-    INSURED_REASONS,
+from engine.tasks.domains.airline import policy as airline_policy
+from engine.tasks.domains.airline.common import REASON_WORDS, identity, pick_payment, pick_reservation, upcoming, users
+from engine.tasks.domains.airline.policy import (
+    cancel_reasons,
+    cancelled_segment,
     free_bags,
     has_status,
     status_kind,
 )
-from engine.tasks.airline_search import day_words
-from engine.tasks.airline_trips import (
+from engine.tasks.domains.airline.refusals import REFUSALS
+from engine.tasks.domains.airline.search import day_words
+from engine.tasks.domains.airline.trips import (
     sample_book,
     sample_change_cabin,
     sample_change_flights,
 )
 from engine.tasks.model import Intent
 from engine.tasks.recipe import DomainSpec, Recipe, Reject, SampleContext, act, facts, read, unique_best
+from envs.airline.pricing import CANCELLED_COMPENSATION, DELAYED_COMPENSATION, bag_charge
 from envs.airline.schema import Cancelled, Delayed
+from envs.kernel import Index
 
 __all__ = ["SPEC"]
-
-REASON_WORDS = {
-    "change of plan": "your plans changed",
-    "airline cancelled flight": "the airline cancelled one of its flights",
-    "health": "of a health problem",
-    "weather": "of the weather",
-}
-
-
-def _cancel_reasons(state: Any, reservation: Any) -> list[str]:
-    """Reasons under which the policy lets this reservation be cancelled."""
-    reasons = []
-    if reservation.created_at >= CANCEL_WINDOW_START or reservation.cabin == "business":
-        reasons.append("change of plan")
-    if has_status(state, reservation, Cancelled):
-        reasons.append("airline cancelled flight")
-    if reservation.insurance == "yes":
-        reasons.extend(INSURED_REASONS)
-    return reasons
-
-
-def _cancelled_segment(state: Any, reservation: Any) -> Any:
-    for f in reservation.flights:
-        if status_kind(state, f.flight_number, f.date) is Cancelled:
-            return f
-    return None
-
 
 def sample_cancel(ctx: SampleContext) -> Intent | Reject:
     """Cancel a reservation the policy lets the user cancel, for a reason the user states."""
     state = ctx.state
 
     def eligible(r: Any) -> bool:
-        return upcoming(state, r) and bool(_cancel_reasons(state, r))
+        return upcoming(state, r) and bool(cancel_reasons(state, r))
 
     target = pick_reservation(ctx, eligible, "cancel")
     if isinstance(target, Reject):
         return target
     reservation = target.reservation
-    reason = ctx.rng.choice(_cancel_reasons(state, reservation))
+    reason = ctx.rng.choice(cancel_reasons(state, reservation))
     reads = list(target.reads)
     if reason == "airline cancelled flight":
-        f = _cancelled_segment(state, reservation)
+        f = cancelled_segment(state, reservation)
         reads.append(
             read(
                 "get_flight_status",
@@ -111,7 +87,7 @@ def sample_add_bags(ctx: SampleContext) -> Intent | Reject:
     added = ctx.rng.randint(1, 3)
     total = reservation.total_baggages + added
     nonfree = max(reservation.nonfree_baggages, total - free_bags(state, reservation), 0)
-    cost = 50 * (nonfree - reservation.nonfree_baggages)
+    cost = bag_charge(reservation.nonfree_baggages, nonfree)
     paid = pick_payment(ctx, cost)
     if isinstance(paid, Reject):
         return Reject(f"add_bags: {paid.reason}")
@@ -204,10 +180,15 @@ def _users_with(kind: type) -> Any:
     return build
 
 
+USERS_WITH = {
+    kind: Index(f"tasks.airline.users_with.{kind.__name__}", _users_with(kind)) for kind in (Cancelled, Delayed)
+}
+"""Per flight status type: the users holding (in the base DB) a reservation with a flight of that status."""
+
+
 def _with_status(ctx: SampleContext, kind: type) -> bool:
     """Whether the user held (in the base DB) a reservation with a flight of that status."""
-    users = ctx.base.index(f"tasks.airline.users_with.{kind.__name__}", _users_with(kind))
-    return ctx.user_id in users
+    return ctx.user_id in USERS_WITH[kind].of(ctx.base)
 
 
 def _compensable(state: Any, user: Any, reservation: Any) -> bool:
@@ -221,7 +202,7 @@ def sample_compensation(ctx: SampleContext) -> Intent | Reject:
     if not _with_status(ctx, Cancelled):
         return Reject("compensation: no cancelled flight")
     mine = [state.get("reservations", rid) for rid in user.reservations]
-    hits = [(r, _cancelled_segment(state, r)) for r in mine if r is not None and _compensable(state, user, r)]
+    hits = [(r, cancelled_segment(state, r)) for r in mine if r is not None and _compensable(state, user, r)]
     done = {i.params.get("reservation_id") for i in ctx.prior if i.kind in ("compensation", "delay")}
     hits = [(r, f) for r, f in hits if f is not None and r.reservation_id not in done]
     if not hits:
@@ -259,7 +240,7 @@ def sample_compensation(ctx: SampleContext) -> Intent | Reject:
         selections.append(picked[1])
         rule = "holds_flight"
     reads.append(status_read)
-    amount = 100 * len(reservation.passengers)
+    amount = CANCELLED_COMPENSATION * len(reservation.passengers)
     want = (
         f"Complain that your flight {flight.flight_number} on {day_words(flight.date)} was cancelled,"
         " and ask what the airline can do for you."
@@ -304,10 +285,10 @@ def sample_delay(ctx: SampleContext) -> Intent | Reject:
             (f for f in reservation.flights if status_kind(state, f.flight_number, f.date) is Delayed),
             None,
         )
-        reasons = [r for r in _cancel_reasons(state, reservation) if r == "change of plan"]
+        reasons = [r for r in cancel_reasons(state, reservation) if r == "change of plan"]
         if delayed is None or not reasons or not _compensable(state, user, reservation):
             continue
-        amount = 50 * len(reservation.passengers)
+        amount = DELAYED_COMPENSATION * len(reservation.passengers)
         want = (
             f"Your flight {delayed.flight_number} is delayed and you no longer want the trip: cancel"
             f" reservation {rid} and ask what the airline can do for you about the delay."
@@ -377,4 +358,7 @@ SPEC = DomainSpec(
     policy=airline_policy.check,
     users=users,
     identity=identity,
+    unknown="Flight numbers, fares, prices and refund amounts: the agent looks them up; you do not know them"
+    " in advance.",
+    refusals=REFUSALS,
 )

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from engine.tasks.model import Action, Intent
-from engine.tasks.recipe import DomainSpec, Recipe, Reject, SampleContext, act, facts
-from engine.tasks.retail_common import (
+from engine.tasks.domains.retail.common import (
     Pick,
     Reader,
     address_args,
@@ -29,9 +27,12 @@ from engine.tasks.retail_common import (
     price_questions,
     user_read,
 )
-from engine.tasks.retail_policy import CANCEL_REASONS, check_policy
-from engine.tasks.retail_rules import item_picks, order_picks, payment_picks, variant_picks
-from envs.kernel import BaseDB
+from engine.tasks.domains.retail.policy import CANCEL_REASONS, check_policy
+from engine.tasks.domains.retail.refusals import REFUSALS
+from engine.tasks.domains.retail.rules import item_picks, order_picks, payment_picks, variant_picks
+from engine.tasks.model import Action, Intent
+from engine.tasks.recipe import DomainSpec, Recipe, Reject, SampleContext, act, facts
+from envs.kernel import BaseDB, Index
 from envs.retail.schema import Order
 
 __all__ = ["MAX_SIDE_QUESTIONS", "SPEC"]
@@ -45,6 +46,11 @@ T = TypeVar("T", bound=Pick)
 
 
 # -- steering -------------------------------------------------------------------------------------
+TASK_USERS: Index[list[str]] = Index(
+    "retail.task_users", lambda base: sorted(u for u, x in base.tables["users"].items() if x.orders)
+)
+
+
 def _known(ctx: SampleContext, *picks: Pick) -> set[str]:
     """Read keys already in the plan or needed by ``picks``."""
     known = set(ctx.seen)
@@ -84,12 +90,15 @@ def _statuses(base: BaseDB) -> dict[str, frozenset[str]]:
     return {u: frozenset(orders[o].status for o in x.orders) for u, x in base.tables["users"].items()}
 
 
+STATUSES = Index("retail.statuses", _statuses)
+
+
 def _target(
     r: Reader, ctx: SampleContext, kind: str, status: str, single_payment: bool = False, later: int = 0
 ) -> Pick | Reject:
     """An eligible order and a rule naming it, steered toward the hint less ``later`` reads that the
     rest of the intent is expected to add."""
-    if status not in ctx.base.index("retail.statuses", _statuses)[ctx.user_id]:
+    if status not in STATUSES.of(ctx.base)[ctx.user_id]:
         return Reject(f"{kind}: no {status} order")  # no write makes an order pending or delivered
     anchor = ctx.anchor_intent()
     if anchor is not None and anchor.kind in SAME_ORDER_KINDS:
@@ -368,7 +377,7 @@ def _return(ctx: SampleContext) -> Intent | Reject:
 
 def _users(base: BaseDB) -> list[str]:
     """Users with at least one order, sorted."""
-    return base.index("retail.task_users", lambda b: sorted(u for u, x in b.tables["users"].items() if x.orders))
+    return TASK_USERS.of(base)
 
 
 SPEC = DomainSpec(
@@ -412,4 +421,7 @@ SPEC = DomainSpec(
     policy=check_policy,
     users=_users,
     identity=identity,
+    unknown="Item ids, product ids, prices and refund amounts: the agent looks them up; you do not know them"
+    " in advance.",
+    refusals=REFUSALS,
 )
