@@ -13,7 +13,7 @@ without changes. The format, with literal records, is in docs/data_format.md. On
                   {"role": "tool", "tool_call_id": "call_0", "name": "get_user_details", "content": "{...}"},
                   {"role": "assistant", "content": "Done."}],
      "tools": "[{\\"type\\": \\"function\\", \\"function\\": {...}}, ...]",
-     "domain": "airline", "trajectory_type": "write-intensive", "w": 3, "e": 2, "task_id": "...", ...}
+     "domain": "<domain>", "trajectory_type": "write-intensive", "w": 3, "e": 2, "task_id": "...", ...}
 
 Two fixed forms, chosen by testing datasets 5.2 and TRL 1.16 (tests/test_export.py):
 

@@ -1,4 +1,4 @@
-"""tau2-bench-compatible environments (airline, retail) on a fast copy-on-write kernel."""
+"""tau2-bench-compatible environments on a fast copy-on-write kernel; the domains are in ``envs.registry``."""
 
 from __future__ import annotations
 

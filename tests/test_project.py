@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -124,3 +125,31 @@ def test_every_module_says_what_it_does(package: str) -> None:
         if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))
     ]
     assert missing == []
+
+
+def _home(name: str) -> tuple[Path, ...]:
+    """Where a shipped domain may be named: its own packages and the registry line."""
+    return (ROOT / "envs" / name, ROOT / "engine" / "tasks" / "domains" / name, ROOT / "envs" / "registry.py")
+
+
+def test_only_a_domains_own_packages_and_the_registry_name_it() -> None:
+    """Adding a domain touches its packages and one registry line: no other module of engine, envs
+    or grammars names a shipped domain (in code, strings, comments or docs) or imports its packages."""
+    from envs.registry import PACKAGES as SHIPPED
+
+    assert SHIPPED, "no domains registered"
+    named = []
+    for name in SHIPPED:
+        word = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+        own = (f"envs.{name}", f"engine.tasks.domains.{name}")
+        for package in PACKAGES:
+            for path in _modules(package):
+                if any(path == home or home in path.parents for home in _home(name)):
+                    continue
+                text = path.read_text(encoding="utf-8")
+                if word.search(text):
+                    line = next(n for n, t in enumerate(text.splitlines(), 1) if word.search(t))
+                    named.append(f"{path.relative_to(ROOT)}:{line} names {name!r}")
+                imported = [m for m in _full_imports(path) if m.startswith(own)]
+                named += [f"{path.relative_to(ROOT)} imports {m}" for m in imported]
+    assert named == []

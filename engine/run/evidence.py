@@ -1,10 +1,9 @@
 """Which records an agent's reads reached, so a planned evidence read can be matched by an equivalent one.
 
 A planned read counts as made when the agent reached the same record, whichever way: the same tool
-with its arguments written differently (case, surrounding spaces, a retail order id without its
-``#``, a number as text), either user lookup for an identity read (by email, or by name and zip),
-or another tool whose result holds the record (a product's details list every item of it, so they
-stand for ``get_item_details`` of any of those items).
+with its arguments written differently (case, surrounding spaces, a number as text, and whatever
+the domain's ``ReadEquivalence.canonical`` adds), any of the domain's identity lookups for another,
+or another tool whose result holds the record (``ReadEquivalence.implied``).
 """
 
 from __future__ import annotations
@@ -13,10 +12,9 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from engine.tasks.model import call_key
+from engine.tasks.recipe import ReadEquivalence
 
 __all__ = ["Evidence", "record_key"]
-
-IDENTITY_READS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 
 
 class _Call(Protocol):
@@ -40,32 +38,35 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def record_key(name: str, arguments: dict[str, Any]) -> str:
+def record_key(name: str, arguments: dict[str, Any], reads: ReadEquivalence) -> str:
     """What a read call reaches, independent of how its arguments are written."""
-    if name in IDENTITY_READS:
+    if name in reads.identity:
         return "identity"
     args = _norm(arguments)
-    if name == "get_order_details" and isinstance(args.get("order_id"), str):
-        args["order_id"] = "#" + args["order_id"].lstrip("#")
+    if reads.canonical is not None:
+        args = reads.canonical(name, args)
     return call_key(name, args)
 
 
 class Evidence:
     """The reads an agent made so far, indexed by the records they reached."""
 
-    def __init__(self, calls: Iterable[_Call]) -> None:
+    def __init__(self, calls: Iterable[_Call], reads: ReadEquivalence) -> None:
+        self.reads = reads
         self.keys: set[str] = set()
-        self.product_outputs: list[str] = []
+        holders = {tool for tool, _ in reads.implied.values()}
+        self.outputs: dict[str, list[str]] = {}
         for call in calls:
-            self.keys.add(record_key(call.name, call.arguments))
-            if call.name == "get_product_details":
-                self.product_outputs.append(call.output)
+            self.keys.add(record_key(call.name, call.arguments, reads))
+            if call.name in holders:
+                self.outputs.setdefault(call.name, []).append(call.output)
 
     def covers(self, name: str, arguments: dict[str, Any]) -> bool:
         """Whether a read of ``name(arguments)`` or an equivalent one was made."""
-        if record_key(name, arguments) in self.keys:
+        if record_key(name, arguments, self.reads) in self.keys:
             return True
-        if name == "get_item_details":
-            item = str(arguments.get("item_id", "")).strip()
-            return bool(item) and any(f'"{item}"' in out for out in self.product_outputs)
-        return False
+        implied = self.reads.implied.get(name)
+        if implied is None:
+            return False
+        tool, holds = implied
+        return any(holds(arguments, out) for out in self.outputs.get(tool, ()))

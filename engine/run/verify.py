@@ -21,6 +21,7 @@ import msgspec
 from engine.records import RewardParts
 from engine.run.evidence import Evidence
 from engine.tasks.model import Task, call_key
+from engine.tasks.recipe import get_spec
 
 __all__ = ["CallRecord", "Verdict", "verify"]
 
@@ -80,6 +81,7 @@ def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
     """Gold writes made before the reads their intent depends on (equivalent reads count)."""
     failures = []
     position = {}
+    reads = get_spec(task.domain).reads
     for index, call in enumerate(calls):
         if call.write and not call.error:
             position.setdefault(call.key(), index)
@@ -88,7 +90,7 @@ def _evidence_failures(task: Task, calls: Sequence[CallRecord]) -> list[str]:
             at = position.get(action.key())
             if at is None:
                 continue  # a missing write is a goal-state failure, reported there
-            done = Evidence(c for c in calls[:at] if not c.error and not c.write)
+            done = Evidence((c for c in calls[:at] if not c.error and not c.write), reads)
             if not all(done.covers(read.name, read.arguments) for read in intent.reads):
                 failures.append(f"evidence_not_read:{action.name}")
     return sorted(set(failures))

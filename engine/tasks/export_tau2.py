@@ -7,7 +7,7 @@ them on a fresh environment to get the target DB, and with ACTION in the reward 
 each one verbatim. Evidence reads are not actions: writ accepts any read that yields the same
 evidence (either user-lookup tool, say), so they go in ``description.notes`` as information, which
 no tau2 reward reads. ``communicate_info`` holds the task's required outputs; ``reward_basis`` is
-tau2's default for airline and retail, ``["DB", "COMMUNICATE"]``.
+tau2's default for the domains it ships, ``["DB", "COMMUNICATE"]``.
 
 Tasks carry the fingerprint (tau2's hash) of the DB they were made on. tau2 runs a task on its own
 DB, so tasks made on another DB are exported only with that DB (``db``): it is written beside the

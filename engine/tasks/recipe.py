@@ -1,6 +1,6 @@
 """The recipe protocol: how a domain samples write intents from a DB state and composes tasks.
 
-A domain's task module (named by its ``Domain.tasks``, e.g. ``engine/tasks/domains/airline/recipes.py``)
+A domain's task module (named by its ``Domain.tasks``, e.g. ``engine/tasks/domains/<domain>/recipes.py``)
 exposes ``SPEC``, a ``DomainSpec``: its recipes and refusal recipes, its policy checker, its user pool,
 the identity facts a user gives to authenticate and what a customer does not know. ``get_spec(domain)``
 imports it lazily.
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -51,6 +51,7 @@ from envs.kernel import BaseDB, Domain, State
 __all__ = [
     "DomainSpec",
     "PolicyCheck",
+    "ReadEquivalence",
     "Recipe",
     "Reject",
     "SampleContext",
@@ -152,6 +153,22 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class ReadEquivalence:
+    """How a domain's read calls stand in for one another when a planned evidence read is matched.
+
+    ``identity``: lookups that all identify the customer; any one of them counts for another.
+    ``canonical(name, args)``: the arguments in the domain's canonical spelling (after the generic
+    one: strings stripped and case-folded, numbers as floats), e.g. an order id with its ``#``.
+    ``implied``: read name -> (another tool, ``holds(args, output)``): that tool's successful output
+    holds the record the read would fetch (a product's details list each of its items).
+    """
+
+    identity: frozenset[str] = frozenset()
+    canonical: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+    implied: Mapping[str, tuple[str, Callable[[dict[str, Any], str], bool]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """A domain's task-synthesis plug-in.
 
@@ -161,6 +178,7 @@ class DomainSpec:
     ``unknown``: what a customer of this domain does not know and leaves the agent to look up (one
     sentence in the user's instruction).
     ``refusals``: samplers of refusal intents (see ``engine.tasks.refusals``); none by default.
+    ``reads``: which reads stand in for which when an agent's reads are matched to the plan.
     """
 
     domain: str
@@ -170,6 +188,7 @@ class DomainSpec:
     identity: Callable[[State, str], list[str]]
     unknown: str = "Ids, prices and amounts: the agent looks them up; you do not know them in advance."
     refusals: tuple[SampleFn, ...] = ()
+    reads: ReadEquivalence = ReadEquivalence()
 
     def recipe(self, kind: str) -> Recipe:
         """The recipe of a kind (KeyError if unknown)."""

@@ -29,6 +29,6 @@ DOMAIN = Domain(
     policy_path=Path(__file__).with_name("policy.md"),
     generate=_generate,
     integrity=_check,
-    tasks="engine.tasks.domains.airline.recipes",  # phase 2 moves the recipes into this package
+    tasks="engine.tasks.domains.airline.recipes",
     reference_db_hash="124e39a664b56402bcd09cb8a6a9cece6acb8462337c969799d5658e3250f263",  # tau2-bench's own db.json
 )

@@ -5,8 +5,8 @@ A base DB never changes, so anything computed from it alone can be reused by eve
 on it. The values live here, not on the base: ``BaseDB`` stays data, and a lookup's type is checked
 where it is declared instead of behind a string key.
 
-    BY_ORIGIN = Index("airline.by_origin", _by_origin)     # module level, once
-    BY_ORIGIN.of(state.base).get("JFK", ())                 # built on the first call per base
+    BY_EMAIL = Index("shop.users_by_email", _users_by_email)   # module level, once
+    BY_EMAIL.of(state.base).get(email, ())                     # built on the first call per base
 """
 
 from __future__ import annotations

@@ -29,6 +29,6 @@ DOMAIN = Domain(
     policy_path=Path(__file__).with_name("policy.md"),
     generate=_generate,
     integrity=_check,
-    tasks="engine.tasks.domains.retail.recipes",  # phase 2 moves the recipes into this package
+    tasks="engine.tasks.domains.retail.recipes",
     reference_db_hash="b25c9cb211f5efcaee5dd646054a73c4a9f43f4f5acc32c10713cd9f9ac20e9c",  # tau2-bench's own db.json
 )

@@ -130,6 +130,7 @@ def test_generated_tasks_pass_when_played_by_the_book(domain: str, tau2_bases: d
 def test_equivalent_reads_count_as_evidence() -> None:
     """The same record reached by another argument form or another tool satisfies a planned read."""
     from engine.run.evidence import Evidence
+    from engine.tasks.recipe import get_spec
 
     done = Evidence(
         [
@@ -141,10 +142,12 @@ def test_equivalent_reads_count_as_evidence() -> None:
                        "destination": "LAX"}, output="[]", error=False, write=False),
             CallRecord(name="get_product_details", arguments={"product_id": "P1"},
                        output='{"variants": {"1111": {"item_id": "1111"}}}', error=False, write=False),
-        ]
+        ],
+        get_spec("retail").reads,
     )  # fmt: skip
     assert done.covers("find_user_id_by_name_zip", {"first_name": "A", "last_name": "B", "zip": "1"})
     assert done.covers("get_order_details", {"order_id": "#W0000001"})
+    assert done.covers("get_order_details", {"order_id": "w0000001"})  # retail's canonical id has its '#'
     assert done.covers("search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-20"})
     assert done.covers("get_item_details", {"item_id": "1111"})
     assert not done.covers("get_item_details", {"item_id": "2222"})

@@ -27,11 +27,11 @@ from engine.tasks.domains.retail.common import (
     price_questions,
     user_read,
 )
-from engine.tasks.domains.retail.policy import CANCEL_REASONS, check_policy
+from engine.tasks.domains.retail.policy import CANCEL_REASONS, FIND_TOOLS, check_policy
 from engine.tasks.domains.retail.refusals import REFUSALS
 from engine.tasks.domains.retail.rules import item_picks, order_picks, payment_picks, variant_picks
 from engine.tasks.model import Action, Intent
-from engine.tasks.recipe import DomainSpec, Recipe, Reject, SampleContext, act, facts
+from engine.tasks.recipe import DomainSpec, ReadEquivalence, Recipe, Reject, SampleContext, act, facts
 from envs.kernel import BaseDB, Index
 from envs.retail.schema import Order
 
@@ -380,6 +380,27 @@ def _users(base: BaseDB) -> list[str]:
     return TASK_USERS.of(base)
 
 
+def _canonical_read(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An order id with its ``#`` (agents often drop it; the tools accept it only with)."""
+    if name == "get_order_details" and isinstance(args.get("order_id"), str):
+        args["order_id"] = "#" + args["order_id"].lstrip("#")
+    return args
+
+
+def _product_lists_item(args: dict[str, Any], output: str) -> bool:
+    """Whether a product's details (``output``) list the item ``args`` asks about."""
+    item = str(args.get("item_id", "")).strip()
+    return bool(item) and f'"{item}"' in output
+
+
+READS = ReadEquivalence(
+    identity=FIND_TOOLS,
+    canonical=_canonical_read,
+    implied={"get_item_details": ("get_product_details", _product_lists_item)},
+)
+"""Either user lookup identifies the customer; a product's details stand for its items' details."""
+
+
 SPEC = DomainSpec(
     domain="retail",
     recipes=(
@@ -424,4 +445,5 @@ SPEC = DomainSpec(
     unknown="Item ids, product ids, prices and refund amounts: the agent looks them up; you do not know them"
     " in advance.",
     refusals=REFUSALS,
+    reads=READS,
 )
