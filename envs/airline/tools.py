@@ -46,29 +46,29 @@ AIRPORTS = (
 
 
 # -- lookups ---------------------------------------------------------------------------------------
-def _user(db: State, user_id: str) -> User:
-    user = db.get("users", user_id)
+def _user(state: State, user_id: str) -> User:
+    user = state.get("users", user_id)
     if user is None:
         raise ToolError(f"User {user_id} not found")
     return user
 
 
-def _reservation(db: State, reservation_id: str) -> Reservation:
-    reservation = db.get("reservations", reservation_id)
+def _reservation(state: State, reservation_id: str) -> Reservation:
+    reservation = state.get("reservations", reservation_id)
     if reservation is None:
         raise ToolError(f"Reservation {reservation_id} not found")
     return reservation
 
 
-def _flight(db: State, flight_number: str) -> Flight:
-    flight = db.get("flights", flight_number)
+def _flight(state: State, flight_number: str) -> Flight:
+    flight = state.get("flights", flight_number)
     if flight is None:
         raise ToolError(f"Flight {flight_number} not found")
     return flight
 
 
-def _flight_on(db: State, flight_number: str, date: str) -> FlightStatus:
-    flight = _flight(db, flight_number)
+def _flight_on(state: State, flight_number: str, date: str) -> FlightStatus:
+    flight = _flight(state, flight_number)
     status = flight.dates.get(date)
     if status is None:
         raise ToolError(f"Flight {flight_number} not found on date {date}")
@@ -87,12 +87,12 @@ BY_ORIGIN = Index("airline.by_origin", _by_origin)
 
 
 def _direct_flights(
-    db: State, date: str, origin: str, destination: str | None, leave_after: str | None = None
+    state: State, date: str, origin: str, destination: str | None, leave_after: str | None = None
 ) -> list[DirectFlight]:
     """Bookable flights from ``origin`` on ``date``, in DB order (flights are never added)."""
     results = []
-    for number in BY_ORIGIN.of(db.base).get(origin, ()):
-        flight = db.get("flights", number)
+    for number in BY_ORIGIN.of(state.base).get(origin, ()):
+        flight = state.get("flights", number)
         if destination is not None and flight.destination != destination:
             continue
         status = flight.dates.get(date)
@@ -114,9 +114,9 @@ def _direct_flights(
     return results
 
 
-def _charge_for_update(db: State, user_id: str, payment_id: str, total: int) -> Payment | None:
+def _charge_for_update(state: State, user_id: str, payment_id: str, total: int) -> Payment | None:
     """Check and take payment for a change to a reservation (no certificates; gift card balance)."""
-    method = _user(db, user_id).payment_methods.get(payment_id)
+    method = _user(state, user_id).payment_methods.get(payment_id)
     if method is None:
         raise ToolError("Payment method not found")
     if isinstance(method, Certificate):
@@ -124,14 +124,14 @@ def _charge_for_update(db: State, user_id: str, payment_id: str, total: int) -> 
     if isinstance(method, GiftCard):
         if method.amount < total:
             raise ToolError("Gift card balance is not enough")
-        db.mut("users", user_id).payment_methods[payment_id].amount -= total
+        state.mut("users", user_id).payment_methods[payment_id].amount -= total
     return Payment(payment_id=payment_id, amount=total) if total != 0 else None
 
 
 # -- tools -----------------------------------------------------------------------------------------
 @tool("write")
 def book_reservation(
-    db: State,
+    state: State,
     user_id: str,
     origin: str,
     destination: str,
@@ -160,8 +160,8 @@ def book_reservation(
         nonfree_baggages: Number of those bags that are paid for.
         insurance: 'yes' or 'no' for travel insurance.
     """
-    user = _user(db, user_id)
-    reservation_id = next_reservation_id(db)
+    user = _user(state, user_id)
+    reservation_id = next_reservation_id(state)
     if reservation_id is None:
         raise ToolError("Too many reservations")
     reservation = Reservation(
@@ -182,8 +182,8 @@ def book_reservation(
     n = len(passengers)
     total_price = 0
     for info in flights:
-        flight = _flight(db, info.flight_number)
-        status = _flight_on(db, info.flight_number, info.date)
+        flight = _flight(state, info.flight_number)
+        status = _flight_on(state, info.flight_number, info.date)
         if not isinstance(status, Available):
             raise ToolError(f"Flight {info.flight_number} not available on date {info.date}")
         if status.available_seats[cabin] < n:
@@ -215,7 +215,7 @@ def book_reservation(
             f"Payment amount does not add up, total price is {total_price}, but paid {paid}"
         )
 
-    owner = db.mut("users", user_id)
+    owner = state.mut("users", user_id)
     for payment in payment_methods:
         method = owner.payment_methods.get(payment.payment_id)
         if method is None:  # a certificate named twice: spent by its first use
@@ -227,22 +227,22 @@ def book_reservation(
         elif isinstance(method, Certificate):
             del owner.payment_methods[payment.payment_id]
     for info in flights:
-        seats = db.mut("flights", info.flight_number).dates[info.date]
+        seats = state.mut("flights", info.flight_number).dates[info.date]
         seats.available_seats[cabin] -= n
-    db.insert("reservations", reservation_id, reservation)
+    state.insert("reservations", reservation_id, reservation)
     owner.reservations.append(reservation_id)
     return reservation
 
 
 @tool("write")
-def cancel_reservation(db: State, reservation_id: str) -> Reservation:
+def cancel_reservation(state: State, reservation_id: str) -> Reservation:
     """Cancel a whole reservation; every payment on it is refunded to its payment method.
 
     Args:
         reservation_id: The reservation id, e.g. 'ZFA04Y'.
     """
-    _reservation(db, reservation_id)
-    reservation = db.mut("reservations", reservation_id)
+    _reservation(state, reservation_id)
+    reservation = state.mut("reservations", reservation_id)
     refunds = [Payment(payment_id=p.payment_id, amount=-p.amount) for p in reservation.payment_history]
     reservation.payment_history.extend(refunds)
     reservation.status = "cancelled"
@@ -250,33 +250,33 @@ def cancel_reservation(db: State, reservation_id: str) -> Reservation:
 
 
 @tool("read")
-def get_reservation_details(db: State, reservation_id: str) -> Reservation:
+def get_reservation_details(state: State, reservation_id: str) -> Reservation:
     """Look up a reservation: itinerary, passengers, payments, bags, insurance and status.
 
     Args:
         reservation_id: The reservation id, e.g. '8JX2WO'.
     """
-    return _reservation(db, reservation_id)
+    return _reservation(state, reservation_id)
 
 
 @tool("read")
-def get_user_details(db: State, user_id: str) -> User:
+def get_user_details(state: State, user_id: str) -> User:
     """Look up a user's profile: name, address, payment methods, saved passengers, membership and reservation ids.
 
     Args:
         user_id: The user id, e.g. 'sara_doe_496'.
     """
-    return _user(db, user_id)
+    return _user(state, user_id)
 
 
 @tool("read")
-def list_all_airports(db: State) -> list[AirportCode]:
+def list_all_airports(state: State) -> list[AirportCode]:
     """List every airport the airline serves, with its IATA code and city."""
     return [AirportCode(iata=code, city=city) for code, city in AIRPORTS]
 
 
 @tool("read")
-def search_direct_flight(db: State, origin: str, destination: str, date: str) -> list[DirectFlight]:
+def search_direct_flight(state: State, origin: str, destination: str, date: str) -> list[DirectFlight]:
     """Find nonstop flights between two airports on a date, with seats left and prices per cabin.
 
     Args:
@@ -284,12 +284,12 @@ def search_direct_flight(db: State, origin: str, destination: str, date: str) ->
         destination: IATA code of the arrival airport, e.g. 'LAX'.
         date: Travel date, YYYY-MM-DD, e.g. '2024-05-01'.
     """
-    return _direct_flights(db, date, origin, destination)
+    return _direct_flights(state, date, origin, destination)
 
 
 @tool("read")
 def search_onestop_flight(
-    db: State, origin: str, destination: str, date: str
+    state: State, origin: str, destination: str, date: str
 ) -> list[list[DirectFlight]]:
     """Find connections with exactly one stop between two airports, departing on a date.
 
@@ -299,14 +299,14 @@ def search_onestop_flight(
         date: Date of the first flight, YYYY-MM-DD, e.g. '2024-05-01'.
     """
     results: list[list[DirectFlight]] = []
-    for first in _direct_flights(db, date, origin, None):
+    for first in _direct_flights(state, date, origin, None):
         first.date = date
         # tau2-bench's rule for a first leg landing after midnight (kept as is, padding included).
         second_date = (
             f"2024-05-{int(date[-2:]) + 1}" if "+1" in first.scheduled_arrival_time_est else date
         )
         for second in _direct_flights(
-            db, second_date, first.destination, destination, first.scheduled_arrival_time_est
+            state, second_date, first.destination, destination, first.scheduled_arrival_time_est
         ):
             second.date = second_date
             results.append([first, second])
@@ -314,17 +314,17 @@ def search_onestop_flight(
 
 
 @tool("write")
-def send_certificate(db: State, user_id: str, amount: int) -> str:
+def send_certificate(state: State, user_id: str, amount: int) -> str:
     """Add a travel certificate of the given value to a user's profile. Use with care.
 
     Args:
         user_id: The id of the user who receives it, e.g. 'sara_doe_496'.
         amount: The certificate's value in dollars.
     """
-    user = _user(db, user_id)
+    user = _user(state, user_id)
     for payment_id in NEW_CERTIFICATE_IDS:
         if payment_id not in user.payment_methods:
-            owner = db.mut("users", user_id)
+            owner = state.mut("users", user_id)
             owner.payment_methods[payment_id] = Certificate(id=payment_id, amount=float(amount))
             return f"Certificate {payment_id} added to user {user_id} with amount {amount}."
     raise ToolError("Too many certificates")
@@ -332,7 +332,7 @@ def send_certificate(db: State, user_id: str, amount: int) -> str:
 
 @tool("write")
 def update_reservation_baggages(
-    db: State, reservation_id: str, total_baggages: int, nonfree_baggages: int, payment_id: str
+    state: State, reservation_id: str, total_baggages: int, nonfree_baggages: int, payment_id: str
 ) -> Reservation:
     """Change the number of checked bags on a reservation, charging any new paid bags.
 
@@ -342,11 +342,11 @@ def update_reservation_baggages(
         nonfree_baggages: The new number of paid bags.
         payment_id: A payment method id from the user's profile, e.g. 'credit_card_7815826' or 'gift_card_7815826'.
     """
-    current = _reservation(db, reservation_id)
-    _user(db, current.user_id)
+    current = _reservation(state, reservation_id)
+    _user(state, current.user_id)
     total = bag_charge(current.nonfree_baggages, nonfree_baggages)
-    payment = _charge_for_update(db, current.user_id, payment_id, total)
-    reservation = db.mut("reservations", reservation_id)
+    payment = _charge_for_update(state, current.user_id, payment_id, total)
+    reservation = state.mut("reservations", reservation_id)
     if payment is not None:
         reservation.payment_history.append(payment)
     reservation.total_baggages = total_baggages
@@ -356,7 +356,7 @@ def update_reservation_baggages(
 
 @tool("write")
 def update_reservation_flights(
-    db: State, reservation_id: str, cabin: Cabin, flights: list[FlightInfo], payment_id: str
+    state: State, reservation_id: str, cabin: Cabin, flights: list[FlightInfo], payment_id: str
 ) -> Reservation:
     """Replace the flights (and cabin) of a reservation, charging or refunding the fare difference.
 
@@ -366,8 +366,8 @@ def update_reservation_flights(
         flights: Every flight of the reservation after the change, unchanged segments included.
         payment_id: A payment method id from the user's profile, e.g. 'credit_card_7815826' or 'gift_card_7815826'.
     """
-    current = _reservation(db, reservation_id)
-    _user(db, current.user_id)
+    current = _reservation(state, reservation_id)
+    _user(state, current.user_id)
     n = len(current.passengers)
     total = 0
     new_flights: list[ReservationFlight] = []
@@ -386,8 +386,8 @@ def update_reservation_flights(
             total += kept.price * n
             new_flights.append(kept)
             continue
-        flight = _flight(db, info.flight_number)
-        status = _flight_on(db, info.flight_number, info.date)
+        flight = _flight(state, info.flight_number)
+        status = _flight_on(state, info.flight_number, info.date)
         if not isinstance(status, Available):
             raise ToolError(f"Flight {info.flight_number} not available on date {info.date}")
         if status.available_seats[cabin] < n:
@@ -402,8 +402,8 @@ def update_reservation_flights(
         total += segment.price * n
         new_flights.append(segment)
     total -= sum(f.price for f in current.flights) * n
-    payment = _charge_for_update(db, current.user_id, payment_id, total)
-    reservation = db.mut("reservations", reservation_id)
+    payment = _charge_for_update(state, current.user_id, payment_id, total)
+    reservation = state.mut("reservations", reservation_id)
     if payment is not None:
         reservation.payment_history.append(payment)
     reservation.flights = [
@@ -422,7 +422,7 @@ def update_reservation_flights(
 
 @tool("write")
 def update_reservation_passengers(
-    db: State, reservation_id: str, passengers: list[Passenger]
+    state: State, reservation_id: str, passengers: list[Passenger]
 ) -> Reservation:
     """Replace the passengers' details on a reservation; the number of passengers cannot change.
 
@@ -430,23 +430,23 @@ def update_reservation_passengers(
         reservation_id: The reservation id, e.g. 'ZFA04Y'.
         passengers: Every passenger after the change, each with first name, last name and date of birth.
     """
-    current = _reservation(db, reservation_id)
+    current = _reservation(state, reservation_id)
     if len(passengers) != len(current.passengers):
         raise ToolError("Number of passengers does not match")
-    reservation = db.mut("reservations", reservation_id)
+    reservation = state.mut("reservations", reservation_id)
     reservation.passengers = list(passengers)
     return reservation
 
 
 @tool("read")
-def get_flight_status(db: State, flight_number: str, date: str) -> str:
+def get_flight_status(state: State, flight_number: str, date: str) -> str:
     """Tell the status of a flight on a date (available, on time, delayed, flying, landed, cancelled).
 
     Args:
         flight_number: The flight number, e.g. 'HAT001'.
         date: The flight date, YYYY-MM-DD.
     """
-    status = _flight_on(db, flight_number, date)
+    status = _flight_on(state, flight_number, date)
     return type(status).__struct_config__.tag
 
 

@@ -88,7 +88,7 @@ def _evaluate(root: ast.expr) -> Any:
 
 
 @tool("generic")
-def calculate(db: Any, expression: str) -> str:
+def calculate(state: Any, expression: str) -> str:
     """Evaluate an arithmetic expression and return the result rounded to two decimals.
 
     Args:
@@ -108,7 +108,7 @@ def calculate(db: Any, expression: str) -> str:
 
 
 @tool("generic")
-def transfer_to_human_agents(db: Any, summary: str) -> str:
+def transfer_to_human_agents(state: Any, summary: str) -> str:
     """Hand the conversation to a human agent, with a summary of the customer's issue. Use it only
     when the customer asks for a human, or when the policy and tools cannot resolve the request.
 

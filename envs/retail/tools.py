@@ -1,4 +1,8 @@
-"""The 16 retail tools, with tau2-bench's names, arguments, behaviour and error texts."""
+"""The 16 retail tools, with tau2-bench's names, arguments, behaviour and error texts.
+
+Each tool takes the conversation's ``State`` first, as ``state``; in the two address tools tau2's own
+``state`` argument (the address's state, e.g. 'CA') has that name, and the ``State`` is ``current``.
+"""
 
 from __future__ import annotations
 
@@ -25,44 +29,44 @@ CANCEL_REASONS = frozenset({"no longer needed", "ordered by mistake"})
 
 
 # -- lookups ---------------------------------------------------------------------------------------
-def _order(db: State, order_id: str) -> Order:
-    order = db.get("orders", order_id)
+def _order(state: State, order_id: str) -> Order:
+    order = state.get("orders", order_id)
     if order is None:
         raise ToolError("Order not found")
     return order
 
 
-def _user(db: State, user_id: str) -> User:
-    user = db.get("users", user_id)
+def _user(state: State, user_id: str) -> User:
+    user = state.get("users", user_id)
     if user is None:
         raise ToolError("User not found")
     return user
 
 
-def _product(db: State, product_id: str) -> Product:
-    product = db.get("products", product_id)
+def _product(state: State, product_id: str) -> Product:
+    product = state.get("products", product_id)
     if product is None:
         raise ToolError("Product not found")
     return product
 
 
-def _variant(db: State, product_id: str, item_id: str) -> Variant:
-    variant = _product(db, product_id).variants.get(item_id)
+def _variant(state: State, product_id: str, item_id: str) -> Variant:
+    variant = _product(state, product_id).variants.get(item_id)
     if variant is None:
         raise ToolError("Variant not found")
     return variant
 
 
-def _payment_method(db: State, user_id: str, payment_method_id: str) -> PaymentMethod:
-    method = _user(db, user_id).payment_methods.get(payment_method_id)
+def _payment_method(state: State, user_id: str, payment_method_id: str) -> PaymentMethod:
+    method = _user(state, user_id).payment_methods.get(payment_method_id)
     if method is None:
         raise ToolError("Payment method not found")
     return method
 
 
-def _adjust_gift_card(db: State, user_id: str, payment_method_id: str, delta: float) -> None:
+def _adjust_gift_card(state: State, user_id: str, payment_method_id: str, delta: float) -> None:
     """Add ``delta`` to a gift card's balance, rounded to cents as tau2-bench does."""
-    card = db.mut("users", user_id).payment_methods[payment_method_id]
+    card = state.mut("users", user_id).payment_methods[payment_method_id]
     card.balance = round(card.balance + delta, 2)
 
 
@@ -75,7 +79,7 @@ def _check_counts(wanted: list[str], order: Order, message: str) -> None:
 
 
 def _price_difference(
-    db: State, order: Order, item_ids: list[str], new_item_ids: list[str], same_id_error: bool
+    state: State, order: Order, item_ids: list[str], new_item_ids: list[str], same_id_error: bool
 ) -> tuple[float, Variant | None]:
     """Sum of new minus old prices over the pairs, and the last new variant looked up."""
     diff: float = 0
@@ -86,7 +90,7 @@ def _price_difference(
         item = next((i for i in order.items if i.item_id == item_id), None)
         if item is None:
             raise ToolError(f"Item {item_id} not found")
-        variant = _variant(db, item.product_id, new_item_id)
+        variant = _variant(state, item.product_id, new_item_id)
         if not variant.available:
             raise ToolError(f"New item {new_item_id} not found or available")
         diff += variant.price - item.price
@@ -127,7 +131,7 @@ PRODUCTS_BY_ITEM = Index("retail.products_by_item", _products_by_item)
 
 # -- tools -----------------------------------------------------------------------------------------
 @tool("write")
-def cancel_pending_order(db: State, order_id: str, reason: str) -> Order:
+def cancel_pending_order(state: State, order_id: str, reason: str) -> Order:
     """Cancel a pending order and refund its payments (gift cards at once, other methods in 5-7
     business days). Explain the details and get the customer's explicit yes first.
 
@@ -135,14 +139,14 @@ def cancel_pending_order(db: State, order_id: str, reason: str) -> Order:
         order_id: The order id, starting with '#', e.g. '#W0000000'.
         reason: Either 'no longer needed' or 'ordered by mistake'.
     """
-    current = _order(db, order_id)
+    current = _order(state, order_id)
     if current.status != "pending":
         raise ToolError("Non-pending order cannot be cancelled")
     if reason not in CANCEL_REASONS:
         raise ToolError("Invalid reason")
     refunds = []
     for payment in current.payment_history:
-        method = _payment_method(db, _user(db, current.user_id).user_id, payment.payment_method_id)
+        method = _payment_method(state, _user(state, current.user_id).user_id, payment.payment_method_id)
         refunds.append(
             OrderPayment(
                 transaction_type="refund",
@@ -151,8 +155,8 @@ def cancel_pending_order(db: State, order_id: str, reason: str) -> Order:
             )
         )
         if isinstance(method, GiftCard):
-            _adjust_gift_card(db, current.user_id, payment.payment_method_id, payment.amount)
-    order = db.mut("orders", order_id)
+            _adjust_gift_card(state, current.user_id, payment.payment_method_id, payment.amount)
+    order = state.mut("orders", order_id)
     order.status = "cancelled"
     order.cancel_reason = reason  # type: ignore[assignment]
     order.payment_history.extend(refunds)
@@ -161,7 +165,7 @@ def cancel_pending_order(db: State, order_id: str, reason: str) -> Order:
 
 @tool("write")
 def exchange_delivered_order_items(
-    db: State, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    state: State, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
 ) -> Order:
     """Exchange items of a delivered order for other variants of the same products. A delivered
     order can be returned or exchanged only once. Explain and get an explicit yes first.
@@ -172,18 +176,18 @@ def exchange_delivered_order_items(
         new_item_ids: The replacement item ids, position by position, each of the same product as the item it replaces.
         payment_method_id: Payment method id that pays or receives the price difference, e.g. 'gift_card_0000000'.
     """
-    order = _order(db, order_id)
+    order = _order(state, order_id)
     if order.status != "delivered":
         raise ToolError("Non-delivered order cannot be exchanged")
     _check_counts(item_ids, order, "Number of {item_id} not found.")
     if len(item_ids) != len(new_item_ids):
         raise ToolError("The number of items to be exchanged should match.")
-    diff, _ = _price_difference(db, order, item_ids, new_item_ids, same_id_error=False)
+    diff, _ = _price_difference(state, order, item_ids, new_item_ids, same_id_error=False)
     diff = round(diff, 2)
-    method = _payment_method(db, order.user_id, payment_method_id)
+    method = _payment_method(state, order.user_id, payment_method_id)
     if isinstance(method, GiftCard) and method.balance < diff:
         raise ToolError("Insufficient gift card balance to pay for the price difference")
-    order = db.mut("orders", order_id)
+    order = state.mut("orders", order_id)
     order.status = "exchange requested"
     order.exchange_items = sorted(item_ids)
     order.exchange_new_items = sorted(new_item_ids)
@@ -193,7 +197,7 @@ def exchange_delivered_order_items(
 
 
 @tool("read")
-def find_user_id_by_name_zip(db: State, first_name: str, last_name: str, zip: str) -> str:
+def find_user_id_by_name_zip(state: State, first_name: str, last_name: str, zip: str) -> str:
     """Find a customer's user id from first name, last name and zip code. Prefer looking up by
     email; use this when the customer cannot give an email or none matches.
 
@@ -202,79 +206,79 @@ def find_user_id_by_name_zip(db: State, first_name: str, last_name: str, zip: st
         last_name: The customer's last name, e.g. 'Doe'.
         zip: The customer's zip code, e.g. '12345'.
     """
-    index = USERS_BY_NAME.of(db.base)
+    index = USERS_BY_NAME.of(state.base)
     for user_id in index.get((first_name.lower(), last_name.lower()), ()):
-        if db.get("users", user_id).address.zip == zip:
+        if state.get("users", user_id).address.zip == zip:
             return user_id
     raise ToolError("User not found")
 
 
 @tool("read")
-def find_user_id_by_email(db: State, email: str) -> str:
+def find_user_id_by_email(state: State, email: str) -> str:
     """Find a customer's user id from their email address.
 
     Args:
         email: The customer's email, e.g. 'someone@example.com'.
     """
-    index = USERS_BY_EMAIL.of(db.base)
+    index = USERS_BY_EMAIL.of(state.base)
     for user_id in index.get(email.lower(), ()):
         return user_id
     raise ToolError("User not found")
 
 
 @tool("read")
-def get_order_details(db: State, order_id: str) -> Order:
+def get_order_details(state: State, order_id: str) -> Order:
     """Look up an order: status, items, shipping address, fulfillments and payments.
 
     Args:
         order_id: The order id, starting with '#', e.g. '#W0000000'.
     """
-    return _order(db, order_id)
+    return _order(state, order_id)
 
 
 @tool("read")
-def get_product_details(db: State, product_id: str) -> Product:
+def get_product_details(state: State, product_id: str) -> Product:
     """Look up a product type and all its variants (item ids, options, price, availability).
 
     Args:
         product_id: The product id, e.g. '6086499569'; not an item id.
     """
-    return _product(db, product_id)
+    return _product(state, product_id)
 
 
 @tool("read")
-def get_item_details(db: State, item_id: str) -> Variant:
+def get_item_details(state: State, item_id: str) -> Variant:
     """Look up one item (a product variant): its options, price and availability.
 
     Args:
         item_id: The item id, e.g. '1008292230'; not a product id.
     """
-    product_id = PRODUCTS_BY_ITEM.of(db.base).get(item_id)
+    product_id = PRODUCTS_BY_ITEM.of(state.base).get(item_id)
     if product_id is None:
         raise ToolError("Item not found")
-    return db.get("products", product_id).variants[item_id]
+    return state.get("products", product_id).variants[item_id]
 
 
 @tool("read")
-def get_user_details(db: State, user_id: str) -> User:
+def get_user_details(state: State, user_id: str) -> User:
     """Look up a customer's profile: name, address, email, payment methods and order ids.
 
     Args:
         user_id: The user id, e.g. 'sara_doe_496'.
     """
-    return _user(db, user_id)
+    return _user(state, user_id)
 
 
 @tool("read")
-def list_all_product_types(db: State) -> str:
+def list_all_product_types(state: State) -> str:
     """List every product type in the store as a JSON object from product name to product id."""
-    names = {product.name: product.product_id for _, product in db.items("products")}
+    names = {product.name: product.product_id for _, product in state.items("products")}
     return json.dumps(names, sort_keys=True)
 
 
 @tool("write")
 def modify_pending_order_address(
-    db: State,
+    current: State,
     order_id: str,
     address1: str,
     address2: str,
@@ -294,9 +298,9 @@ def modify_pending_order_address(
         country: Country, e.g. 'USA'.
         zip: Zip code, e.g. '12345'.
     """
-    if "pending" not in _order(db, order_id).status:
+    if "pending" not in _order(current, order_id).status:
         raise ToolError("Non-pending order cannot be modified")
-    order = db.mut("orders", order_id)
+    order = current.mut("orders", order_id)
     order.address = UserAddress(
         address1=address1, address2=address2, city=city, country=country, state=state, zip=zip
     )
@@ -305,7 +309,7 @@ def modify_pending_order_address(
 
 @tool("write")
 def modify_pending_order_items(
-    db: State, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    state: State, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
 ) -> Order:
     """Swap items of a pending order for other variants of the same products. Possible only once
     per order. Explain and get an explicit yes first.
@@ -316,17 +320,17 @@ def modify_pending_order_items(
         new_item_ids: The replacement item ids, position by position, each of the same product as the item it replaces.
         payment_method_id: Payment method id that pays or receives the price difference, e.g. 'gift_card_0000000'.
     """
-    current = _order(db, order_id)
+    current = _order(state, order_id)
     if current.status != "pending":
         raise ToolError("Non-pending order cannot be modified")
     _check_counts(item_ids, current, "{item_id} not found")
     if len(item_ids) != len(new_item_ids):
         raise ToolError("The number of items to be exchanged should match")
-    diff, variant = _price_difference(db, current, item_ids, new_item_ids, same_id_error=True)
-    method = _payment_method(db, current.user_id, payment_method_id)
+    diff, variant = _price_difference(state, current, item_ids, new_item_ids, same_id_error=True)
+    method = _payment_method(state, current.user_id, payment_method_id)
     if isinstance(method, GiftCard) and method.balance < diff:
         raise ToolError("Insufficient gift card balance to pay for the new item")
-    order = db.mut("orders", order_id)
+    order = state.mut("orders", order_id)
     order.payment_history.append(
         OrderPayment(
             transaction_type="payment" if diff > 0 else "refund",
@@ -335,7 +339,7 @@ def modify_pending_order_items(
         )
     )
     if isinstance(method, GiftCard):
-        _adjust_gift_card(db, current.user_id, payment_method_id, -diff)
+        _adjust_gift_card(state, current.user_id, payment_method_id, -diff)
     for item_id, new_item_id in zip(item_ids, new_item_ids, strict=False):
         item: OrderItem = next(i for i in order.items if i.item_id == item_id)
         item.item_id = new_item_id
@@ -347,7 +351,7 @@ def modify_pending_order_items(
 
 
 @tool("write")
-def modify_pending_order_payment(db: State, order_id: str, payment_method_id: str) -> Order:
+def modify_pending_order_payment(state: State, order_id: str, payment_method_id: str) -> Order:
     """Move a pending order's payment to another payment method of the customer. Explain and get
     an explicit yes first.
 
@@ -355,10 +359,10 @@ def modify_pending_order_payment(db: State, order_id: str, payment_method_id: st
         order_id: The order id, starting with '#', e.g. '#W0000000'.
         payment_method_id: The new payment method id, e.g. 'gift_card_0000000' or 'credit_card_0000000'.
     """
-    current = _order(db, order_id)
+    current = _order(state, order_id)
     if "pending" not in current.status:
         raise ToolError("Non-pending order cannot be modified")
-    method = _payment_method(db, current.user_id, payment_method_id)
+    method = _payment_method(state, current.user_id, payment_method_id)
     history = current.payment_history
     if len(history) != 1 or history[0].transaction_type != "payment":
         raise ToolError("There should be exactly one payment for a pending order")
@@ -368,7 +372,7 @@ def modify_pending_order_payment(db: State, order_id: str, payment_method_id: st
     amount = history[0].amount
     if isinstance(method, GiftCard) and method.balance < amount:
         raise ToolError("Insufficient gift card balance to pay for the order")
-    order = db.mut("orders", order_id)
+    order = state.mut("orders", order_id)
     order.payment_history.extend(
         [
             OrderPayment(transaction_type="payment", amount=amount, payment_method_id=payment_method_id),
@@ -376,15 +380,15 @@ def modify_pending_order_payment(db: State, order_id: str, payment_method_id: st
         ]
     )
     if isinstance(method, GiftCard):
-        _adjust_gift_card(db, current.user_id, payment_method_id, -amount)
-    if isinstance(_payment_method(db, current.user_id, old_id), GiftCard):
-        _adjust_gift_card(db, current.user_id, old_id, amount)
+        _adjust_gift_card(state, current.user_id, payment_method_id, -amount)
+    if isinstance(_payment_method(state, current.user_id, old_id), GiftCard):
+        _adjust_gift_card(state, current.user_id, old_id, amount)
     return order
 
 
 @tool("write")
 def modify_user_address(
-    db: State,
+    current: State,
     user_id: str,
     address1: str,
     address2: str,
@@ -404,8 +408,8 @@ def modify_user_address(
         country: Country, e.g. 'USA'.
         zip: Zip code, e.g. '12345'.
     """
-    _user(db, user_id)
-    user = db.mut("users", user_id)
+    _user(current, user_id)
+    user = current.mut("users", user_id)
     user.address = UserAddress(
         address1=address1, address2=address2, city=city, country=country, state=state, zip=zip
     )
@@ -414,7 +418,7 @@ def modify_user_address(
 
 @tool("write")
 def return_delivered_order_items(
-    db: State, order_id: str, item_ids: list[str], payment_method_id: str
+    state: State, order_id: str, item_ids: list[str], payment_method_id: str
 ) -> Order:
     """Request a return of items from a delivered order; the refund goes to the original payment
     method or a gift card, and the customer gets return instructions by email. Explain and get an
@@ -426,18 +430,18 @@ def return_delivered_order_items(
         payment_method_id: Where the refund goes: the order's original payment method or a gift
             card, e.g. 'gift_card_0000000'.
     """
-    current = _order(db, order_id)
+    current = _order(state, order_id)
     if current.status != "delivered":
         raise ToolError("Non-delivered order cannot be returned")
-    user = _user(db, current.user_id)
-    method = _payment_method(db, user.user_id, payment_method_id)
+    user = _user(state, current.user_id)
+    method = _payment_method(state, user.user_id, payment_method_id)
     if (
         not isinstance(method, GiftCard)
         and payment_method_id != current.payment_history[0].payment_method_id
     ):
         raise ToolError("Payment method should be the original payment method")
     _check_counts(item_ids, current, "Some item not found")
-    order = db.mut("orders", order_id)
+    order = state.mut("orders", order_id)
     order.status = "return requested"
     order.return_items = sorted(item_ids)
     order.return_payment_method_id = payment_method_id

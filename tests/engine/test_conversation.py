@@ -109,7 +109,7 @@ def test_user_speech_is_cut_at_markup_and_an_empty_user_turn_is_retried(airline:
 
 
 @tool("write")
-def _explode(db: State, reservation_id: str) -> str:
+def _explode(state: State, reservation_id: str) -> str:
     """A write whose body has a bug.
 
     Args:

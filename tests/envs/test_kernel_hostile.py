@@ -143,13 +143,13 @@ def test_hostile_arguments_are_refused_not_raised(name: object, arguments: objec
 
 
 @tool("write")
-def _buggy_write(db: State, reservation_id: str) -> str:
+def _buggy_write(state: State, reservation_id: str) -> str:
     """A tool with a bug: it writes, then fails with something other than a refusal.
 
     Args:
         reservation_id: A reservation id.
     """
-    db.mut("reservations", reservation_id).total_baggages = 9
+    state.mut("reservations", reservation_id).total_baggages = 9
     return str(1 // 0)
 
 
