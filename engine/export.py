@@ -15,7 +15,7 @@ without changes. The format, with literal records, is in docs/data_format.md. On
      "tools": "[{\\"type\\": \\"function\\", \\"function\\": {...}}, ...]",
      "domain": "<domain>", "trajectory_type": "write-intensive", "w": 3, "e": 2, "task_id": "...", ...}
 
-Two fixed forms, chosen by testing datasets 5.2 and TRL 1.16 (tests/test_export.py):
+Two fixed forms, chosen by testing datasets 5.2 and TRL 1.16 (tests/engine/test_export.py):
 
 * Tool-call ``arguments`` are a JSON **string** (OpenAI's form), never an object. The datasets JSON
   loader stores heterogeneous objects as its ``Json`` type, which re-encodes them with pandas'

@@ -13,8 +13,8 @@ import pytest
 from engine.tasks.model import decode_task
 from envs import get_domain
 from envs.registry import ENV_VAR, register
-from tests.engine.runs import cache as cache  # the module's WRIT_CACHE fixture
-from tests.engine.runs import results_of, writ, write_config
+from tests.engine.run.runs import cache as cache  # the module's WRIT_CACHE fixture
+from tests.engine.run.runs import results_of, writ, write_config
 from tests.test_project import PACKAGES, ROOT
 
 PLUGIN = "library=tests.plugins.library"

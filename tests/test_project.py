@@ -153,3 +153,19 @@ def test_only_a_domains_own_packages_and_the_registry_name_it() -> None:
                 imported = [m for m in _full_imports(path) if m.startswith(own)]
                 named += [f"{path.relative_to(ROOT)} imports {m}" for m in imported]
     assert named == []
+
+
+def test_tests_mirror_the_package_tree() -> None:
+    """A test module sits in the tests/ folder that mirrors the package it tests (tests/engine/run/
+    for engine/run/); only project-wide and cross-package tests stay at the top."""
+    tests = ROOT / "tests"
+    misplaced = []
+    for path in sorted(tests.rglob("test_*.py")):
+        folder = path.parent.relative_to(tests)
+        if folder.parts[:1] in (("plugins",), ("vllm_lane",)):
+            continue
+        if folder.parts and not (ROOT / folder).is_dir():
+            misplaced.append(str(path.relative_to(ROOT)))
+    assert misplaced == []
+    top = sorted(p.name for p in tests.glob("test_*.py"))
+    assert top == ["test_domain_plugin.py", "test_project.py"]

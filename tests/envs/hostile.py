@@ -3,7 +3,7 @@
 ``hostile_call`` draws one call of a named category (valid calls with real ids, writes, hostile
 leaf values, extra or missing keys, non-object arguments, deep nesting, non-dict mappings, bad
 tool names, costly ``calculate`` expressions); ``run_call`` makes it through ``Domain.call`` and
-reports what happened. Used by tests/envs/test_kernel_hostile.py and bench/fuzz_kernel.py.
+reports what happened. Used by tests/envs/kernel/test_hostile.py and bench/fuzz_kernel.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The vLLM lane's checks, run inside .venv-vllm: one real engine, constrained agent turns, prefix cache.
 
-Run by ``tests/test_backend_vllm.py`` as ``.venv-vllm/bin/python tests/vllm_lane/lane_checks.py
+Run by ``tests/engine/backends/test_vllm.py`` as ``.venv-vllm/bin/python tests/vllm_lane/lane_checks.py
 --out FILE``; prints progress to stderr and writes one JSON object to FILE. The engine starts once
 (on the tiny random test model) and serves every check:
 

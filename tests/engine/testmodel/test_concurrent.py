@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.testmodel import build_test_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 ROUNDS = 4
 
 # Each builder imports first, then waits for the same start time, so the builds overlap.

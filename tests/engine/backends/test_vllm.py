@@ -25,7 +25,7 @@ from engine.backends.vllm import make_vllm_backend
 from envs import get_domain
 from envs.kernel import BoundCall
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 LANE = ROOT / "tests" / "vllm_lane" / "lane_checks.py"
 LANE_PYTHON = Path(os.environ.get("WRIT_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
 LANE_TIMEOUT_S = int(os.environ.get("WRIT_VLLM_LANE_TIMEOUT", "600"))

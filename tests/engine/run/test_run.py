@@ -16,8 +16,8 @@ import pytest
 
 from engine.records import TERMINATIONS
 from engine.run.config import RunConfigError, load_run_config
-from tests.engine.runs import CONFIG, results_of, signature, writ, writ_env, write_config
-from tests.engine.runs import cache as cache  # the module's WRIT_CACHE fixture
+from tests.engine.run.runs import CONFIG, results_of, signature, writ, writ_env, write_config
+from tests.engine.run.runs import cache as cache  # the module's WRIT_CACHE fixture
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")
 

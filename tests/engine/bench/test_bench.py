@@ -25,7 +25,7 @@ from engine.tasks.model import decode_task, encode_task
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = """
 domain = "{domain}"

@@ -13,7 +13,7 @@ import pytest
 
 from engine.records import ConversationResult, RewardParts, encode_result
 from engine.run.diagnose import CAUSES, EXCERPT_CHARS, diagnose, explain, summarize_causes
-from tests.test_export import airline_result
+from tests.engine.test_export import airline_result
 
 GREETING = {"role": "assistant", "content": "Hi! How can I help you today?"}
 OK = RewardParts(goal_state=1.0, outputs=1.0, evidence=1.0, total=1.0)

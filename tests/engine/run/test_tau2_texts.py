@@ -16,7 +16,7 @@ from engine.run.config import RunConfigError, parse_run_config
 from engine.run.tau2_texts import Tau2TextsError, apply_tool_docs, load_tau2_texts, parse_docstring, texts_record
 from envs import get_domain
 from tests.conftest import TAU2
-from tests.engine.runs import cache, results_of, writ, write_config  # noqa: F401
+from tests.engine.run.runs import cache, results_of, writ, write_config  # noqa: F401
 
 TOOLS_PY = '''
 from tau2.environment.toolkit import ToolKitBase, ToolType, is_tool

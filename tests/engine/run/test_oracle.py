@@ -12,7 +12,7 @@ import pytest
 from engine.records import NATURAL_ENDS
 from engine.tasks.generate import generate
 from envs import BaseDB
-from tests.engine.scripted import play_gold
+from tests.engine.run.scripted import play_gold
 
 
 @pytest.mark.parametrize("domain", ["airline", "retail"])

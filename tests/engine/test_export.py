@@ -240,7 +240,7 @@ def test_record_literal() -> None:
         "texts": {},
     }
     assert tuple(record) == SFT_COLUMNS
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "data_format.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "data_format.md").read_text(encoding="utf-8")
     assert json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0]) == record
 
 

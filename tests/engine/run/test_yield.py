@@ -27,8 +27,8 @@ from engine.stats import stats
 from engine.tasks.generate import generate
 from engine.tasks.model import Action, Task
 from envs import BaseDB, get_domain
-from tests.engine.runs import cache, results_of, signature, start_writ, writ  # noqa: F401
-from tests.engine.scripted_backend import ScriptedBackend
+from tests.engine.run.runs import cache, results_of, signature, start_writ, writ  # noqa: F401
+from tests.engine.run.scripted_backend import ScriptedBackend
 
 
 def _stats_app() -> typer.Typer:
@@ -226,7 +226,7 @@ def test_a_budget_ended_quota_run_says_so_and_resumes_after_sigkill_to_the_same_
     tmp_path: Path,
     cache: Path,  # noqa: F811
 ) -> None:
-    from tests.engine.runs import write_config
+    from tests.engine.run.runs import write_config
 
     config = write_config(tmp_path, "quota", n=3, steps=4, live=1)
     config.write_text(config.read_text() + QUOTA)

@@ -22,10 +22,10 @@ import pytest
 from engine.bench.report import BenchReport, RoleFigures, RunFigures
 from engine.records import decode_result
 from tests.conftest import need_optional
-from tests.llama_server import llama_server
-from tests.test_backend_vllm import LANE_ENV, LANE_PYTHON
+from tests.engine.backends.llama_server import llama_server
+from tests.engine.backends.test_vllm import LANE_ENV, LANE_PYTHON
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 CONFIG = """
 domain = "retail"

@@ -19,7 +19,7 @@ from engine.tasks.generate import generate
 from engine.tasks.model import Task
 from envs import BaseDB, get_domain
 from envs.kernel import tau2_db_hash
-from tests.test_tasks_core import _Tau2Task
+from tests.engine.tasks.test_tasks import _Tau2Task
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_gold_replay_leaves_the_db_unchanged(
 def _play(task: Task, base: BaseDB, forbidden_write: bool) -> tuple[Any, list[dict[str, Any]], Any]:
     """Reads, then (optionally) the forbidden write, then a closing message; the calls as the
     conversation records them."""
-    from tests.engine.scripted import play_gold
+    from tests.engine.run.scripted import play_gold
 
     if forbidden_write:  # the same reads, then the write the customer asked for
         state = base.new_state()
@@ -117,7 +117,7 @@ def test_a_refusal_conversation_ends_on_the_users_stop(
     refusals: dict[str, tuple[list[Task], Any]], tau2_bases: dict[str, BaseDB]
 ) -> None:
     """The scripted oracle: reads, a refusal, the user's stop; no write."""
-    from tests.engine.scripted import play_gold
+    from tests.engine.run.scripted import play_gold
 
     task = refusals["retail"][0][0]
     conv, verdict = play_gold(task, tau2_bases["retail"])

@@ -41,7 +41,7 @@ from engine.tasks_cli import tasks_app
 from envs import BaseDB, get_domain
 from tests.conftest import need_optional
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _intent(reads: Sequence[tuple[str, dict[str, Any]]], **kw: Any) -> Intent:

@@ -3,7 +3,7 @@
 These feed ``Conversation.apply`` the completions a real model produces when it goes wrong (a call
 that does not parse, a turn cut off at ``max_tokens``, an empty turn, a role tag inside speech)
 and a kernel whose tool body has a bug. The model's behaviour itself is covered by the real-model
-lane (tests/engine/test_real_model.py); here the exact bookkeeping is pinned.
+lane (tests/engine/run/test_real_model.py); here the exact bookkeeping is pinned.
 """
 
 from __future__ import annotations

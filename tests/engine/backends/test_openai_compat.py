@@ -15,7 +15,7 @@ from engine.backends import Backend, Completion, Constraint, Request, SamplingPa
 from envs import get_domain
 from envs.kernel import BoundCall
 from grammars import bound_schema, get_format
-from tests.llama_server import free_port, llama_server
+from tests.engine.backends.llama_server import free_port, llama_server
 
 
 @pytest.fixture(scope="module")

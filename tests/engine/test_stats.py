@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from engine.export import ExportError
 from engine.records import ConversationResult, TokenCounts, encode_result
 from engine.stats import PLOTS, StatsError, format_summary, stats, summarize
-from tests.test_export import airline_result, failed_result, retail_result
+from tests.engine.test_export import airline_result, failed_result, retail_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -29,8 +29,8 @@ from engine.run.runner import plan_run
 from engine.tasks.generate import generate, read_report, write_tasks
 from engine.tasks.model import encode_task
 from envs import get_domain
-from tests.engine.runs import cache as cache  # the module's WRIT_CACHE fixture
-from tests.engine.runs import results_of, signature, start_writ, writ, write_config
+from tests.engine.run.runs import cache as cache  # the module's WRIT_CACHE fixture
+from tests.engine.run.runs import results_of, signature, start_writ, writ, write_config
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is needed: pip install -e '.[llamacpp]'")
 
