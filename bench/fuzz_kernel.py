@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from envs import get_domain  # noqa: E402
+from tests.envs.calls import DOMAIN_CALLS  # noqa: E402
 from tests.envs.hostile import CATEGORIES, Outcome, draw_step, run_call  # noqa: E402
 
 MUST_BE_ZERO = ("escaped", "faults", "changed_on_refusal", "bad_results")
@@ -105,11 +106,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=30_000, help="conversations per domain (4-12 calls each)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--domains", nargs="+", default=["airline", "retail"], choices=["airline", "retail"])
+    parser.add_argument("--domains", nargs="+", default=list(DOMAIN_CALLS), choices=list(DOMAIN_CALLS))
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--json", action="store_true", help="print one JSON object per domain")
     args = parser.parse_args()
-    if not (args.shared / "tau2" / "airline" / "db.json").is_file():
+    if not all((args.shared / "tau2" / d / "db.json").is_file() for d in args.domains):
         sys.exit(f"fuzz_kernel: tau2 DBs not found under {args.shared} (use --shared)")
 
     if not args.json:

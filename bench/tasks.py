@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--domains", default="airline,retail")
+    parser.add_argument("--domains", help="comma-separated (default: every registered domain tau2 ships a DB for)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -68,7 +68,10 @@ def main() -> None:
         print(json.dumps(run_one(args.shared, args.child, args.n, args.seed)))
         return
     results: dict[str, list[dict[str, Any]]] = {}
-    for domain in args.domains.split(","):
+    from envs import DOMAINS
+
+    names = args.domains.split(",") if args.domains else [d for d in DOMAINS if (args.shared / "tau2" / d).is_dir()]
+    for domain in names:
         for _ in range(args.repeats):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", domain, "--shared", str(args.shared),

@@ -29,7 +29,7 @@ from bench.scripted import Scripted, Tokens, play, wrong_writes
 from engine.run.quota import generated_tokens
 from engine.run.reach import reachable_hashes
 from engine.tasks.generate import generate
-from envs import get_domain
+from envs import DOMAINS, get_domain
 
 POLICIES = (("baseline", "off", 0), ("early stop", "stop", 0), ("stop + B=2", "stop", 2), ("stop + B=4", "stop", 4))
 
@@ -45,7 +45,7 @@ def main() -> None:
     tokens = Tokens.smollm2()
     worlds = []
     reach_cost: dict[int, list[tuple[float, int]]] = {}
-    for name in ("airline", "retail"):
+    for name in DOMAINS:
         domain = get_domain(name)
         base = domain.from_struct(domain.generate(users=200, seed=args.seed))
         tasks, _ = generate(name, base, args.tasks, args.seed + 1)

@@ -33,9 +33,6 @@ __all__ = [
     "run_figures",
 ]
 
-ROLES = ("agent", "user")
-
-
 class TurnSample(msgspec.Struct, kw_only=True, frozen=True, array_like=True, gc=False):
     """One answered request: its role, wall time around ``generate`` and its token counts."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta, Struct
 
 __all__ = [
@@ -193,8 +192,3 @@ class AirlineDB(Struct, kw_only=True):
     flights: dict[str, Flight]
     users: dict[str, User]
     reservations: dict[str, Reservation]
-
-
-def db_decoder() -> msgspec.json.Decoder:
-    """A JSON decoder for a whole airline DB."""
-    return msgspec.json.Decoder(AirlineDB)

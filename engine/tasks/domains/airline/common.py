@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.tasks.domains.airline.policy import is_flown
-from engine.tasks.domains.airline.search import day_words
 from engine.tasks.model import EvidenceRead, Selection
 from engine.tasks.recipe import Reject, SampleContext, read, unique_best
 from envs.airline.tools import AIRPORTS
@@ -25,10 +24,10 @@ __all__ = [
     "METRO",
     "Target",
     "card_words",
+    "complaint",
     "identity",
     "pick_payment",
     "pick_reservation",
-    "trip_words",
     "upcoming",
     "users",
 ]
@@ -60,15 +59,15 @@ def users(base: BaseDB) -> list[str]:
     return USERS.of(base)
 
 
-def trip_words(reservation: Any) -> str:
-    """'the round trip from New York (JFK) to Seattle (SEA) on May 20'."""
-    kind = "round trip" if reservation.flight_type == "round_trip" else "one-way trip"
-    origin = CITY.get(reservation.origin, reservation.origin)
-    dest = CITY.get(reservation.destination, reservation.destination)
-    return (
-        f"the {kind} from {origin} ({reservation.origin}) to {dest} ({reservation.destination})"
-        f" starting {day_words(reservation.flights[0].date)}"
-    )
+def complaint(reservation_id: str, kind: str, flight: Any) -> dict[str, Any]:
+    """An intent's ``params`` for a complaint about a ``kind`` ('cancelled' or 'delayed') flight of a
+    reservation: what the policy check of a compensation reads."""
+    return {
+        "reservation_id": reservation_id,
+        "complaint": kind,
+        "flight_number": flight.flight_number,
+        "date": flight.date,
+    }
 
 
 def card_words(method: Any) -> str:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from engine.tasks.domains.airline import policy as airline_policy
-from engine.tasks.domains.airline.common import REASON_WORDS, identity, pick_payment, pick_reservation, upcoming, users
+from engine.tasks.domains.airline.common import (
+    REASON_WORDS,
+    complaint,
+    identity,
+    pick_payment,
+    pick_reservation,
+    upcoming,
+    users,
+)
 from engine.tasks.domains.airline.policy import (
     cancel_reasons,
     cancelled_segment,
@@ -259,12 +267,7 @@ def sample_compensation(ctx: SampleContext) -> Intent | Reject:
         ),
         selections=selections,
         target=rid,
-        params={
-            "reservation_id": rid,
-            "complaint": "cancelled",
-            "flight_number": flight.flight_number,
-            "date": flight.date,
-        },
+        params=complaint(rid, "cancelled", flight),
         outputs=[str(amount)],
     )
 
@@ -317,10 +320,7 @@ def sample_delay(ctx: SampleContext) -> Intent | Reject:
             ),
             target=rid,
             params={
-                "reservation_id": rid,
-                "complaint": "delayed",
-                "flight_number": delayed.flight_number,
-                "date": delayed.date,
+                **complaint(rid, "delayed", delayed),
                 "reason": "change of plan",
             },
             outputs=[str(amount)],

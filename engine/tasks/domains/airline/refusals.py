@@ -8,7 +8,7 @@ cancelled flight and asks for compensation.
 
 from __future__ import annotations
 
-from engine.tasks.domains.airline.common import REASON_WORDS, upcoming
+from engine.tasks.domains.airline.common import REASON_WORDS, complaint, upcoming
 from engine.tasks.domains.airline.policy import cancel_reasons, cancelled_segment
 from engine.tasks.domains.airline.search import day_words
 from engine.tasks.model import Intent
@@ -87,10 +87,7 @@ def sample_refuse_compensation(ctx: SampleContext) -> Intent | Reject:
         ),
         target=rid,
         params={
-            "reservation_id": rid,
-            "complaint": "cancelled",
-            "flight_number": flight.flight_number,
-            "date": flight.date,
+            **complaint(rid, "cancelled", flight),
             "forbidden": {
                 "name": "send_certificate",
                 "arguments": {"user_id": ctx.user_id, "amount": CANCELLED_COMPENSATION * len(reservation.passengers)},
