@@ -9,7 +9,7 @@ and payment splits follow the airline policy.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.tasks.domains.airline.common import (
     CITY,
@@ -143,20 +143,29 @@ def _book_payment(
     return payments, f"Use {words} first and pay the rest with {card_words(card)}.", selections
 
 
-def sample_book(ctx: SampleContext) -> Intent | Reject:
-    """Book a one-way or round trip chosen by a flight rule, with passengers, bags and payment."""
-    state, rng = ctx.state, ctx.rng
-    user = state.get("users", ctx.user_id)
-    new_id = next_reservation_id(state)
-    if new_id is None:
-        return Reject("book: no reservation id left")
-    cabin = rng.choice(CABINS)
+class _Trip(NamedTuple):
+    """A booking's trip before any search: where from and to, which days, which rule picks flights."""
+
+    origins: list[str]
+    destination: str
+    out_dates: list[str]
+    n_return: int
+    onestop: bool
+    rule: str
+
+
+def _travellers(user: Any, rng: Any) -> list[dict[str, str]]:
+    """The user and up to two of their saved passengers, each once."""
     extra = rng.sample(user.saved_passengers, min(len(user.saved_passengers), rng.choice((0, 0, 1, 2))))
     me = {"first_name": user.name.first_name, "last_name": user.name.last_name, "dob": user.dob}
     passengers = [me] + [{"first_name": p.first_name, "last_name": p.last_name, "dob": p.dob} for p in extra]
-    passengers = [p for i, p in enumerate(passengers) if p not in passengers[:i]]
-    n = len(passengers)
-    # 1) the shape of the search, by cost in reads
+    return [p for i, p in enumerate(passengers) if p not in passengers[:i]]
+
+
+def _plan_trip(ctx: SampleContext) -> _Trip | Reject:
+    """The shape of the searches (airports, days, stops, return days), chosen by their cost in reads
+    against the E hint, then the airports and the outbound days."""
+    rng = ctx.rng
     base_cost = 0 if f'get_user_details{{"user_id":"{ctx.user_id}"}}' in ctx.seen else 1
     shapes = [
         (base_cost + o * d * (1 + s) + (r * (1 + s) if r else 0), (o, d, s, r))
@@ -183,42 +192,74 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     out_dates = _dates(ctx, FIRST_DAY, LAST_DAY - (6 if n_return else 0), n_dates)
     if out_dates is None:
         return Reject("book: no dates")
+    return _Trip(origins, destination, out_dates, n_return, bool(onestop), rule)
+
+
+def _trip_words(trip: _Trip, cabin: str) -> str:
+    """'Book a one-way trip from Boston (BOS) to Seattle (SEA) in economy.'"""
+    origin, destination = trip.origins[0], trip.destination
+    if len(trip.origins) > 1:
+        airports = " or ".join(f"{CITY[o]} ({o})" for o in trip.origins)
+        to = f"{CITY[destination]} ({destination})"
+        text = f"from the {METRO[origin]} area ({airports}, whichever works) to {to}"
+    else:
+        text = f"from {CITY[origin]} ({origin}) to {CITY[destination]} ({destination})"
+    return f"Book a {'round trip' if trip.n_return else 'one-way trip'} {text} in {cabin_words(cabin)}."
+
+
+def _return_leg(
+    ctx: SampleContext, trip: _Trip, outbound: Any, cabin: str, n: int
+) -> tuple[Any, Selection, list[Any], list[str]] | Reject:
+    """The return days (after the outbound lands), their search and its winner."""
+    last = outbound.legs[-1]
+    first = int(last.date[-2:]) + 1 + ("+1" in last.scheduled_arrival_time_est)
+    back_dates = _dates(ctx, first, min(LAST_DAY, first + 5), trip.n_return)
+    if back_dates is None:
+        return Reject("book: no return dates")
+    options, reads = search(ctx.state, [trip.destination], outbound.legs[0].origin, back_dates, trip.onestop)
+    picked = pick_itinerary(trip.rule, options, cabin, n)
+    if isinstance(picked, Reject):
+        return Reject(f"book: {picked.reason}")
+    back, selection = picked
+    return back, selection, reads, back_dates
+
+
+def sample_book(ctx: SampleContext) -> Intent | Reject:
+    """Book a one-way or round trip chosen by a flight rule, with passengers, bags and payment."""
+    state, rng = ctx.state, ctx.rng
+    user = state.get("users", ctx.user_id)
+    new_id = next_reservation_id(state)
+    if new_id is None:
+        return Reject("book: no reservation id left")
+    cabin = rng.choice(CABINS)
+    passengers = _travellers(user, rng)
+    n = len(passengers)
+    # 1) the trip: the shape of its searches (by cost in reads), its airports and outbound days
+    trip = _plan_trip(ctx)
+    if isinstance(trip, Reject):
+        return trip
     # 2) the outbound search and its winner
-    options, reads = search(state, origins, destination, out_dates, bool(onestop))
-    picked = pick_itinerary(rule, options, cabin, n)
+    options, reads = search(state, trip.origins, trip.destination, trip.out_dates, trip.onestop)
+    picked = pick_itinerary(trip.rule, options, cabin, n)
     if isinstance(picked, Reject):
         return Reject(f"book: {picked.reason}")
     outbound, selection = picked
     selections = [selection]
     flights = outbound.flights()
-    start = outbound.legs[0].origin
-    if len(origins) > 1:
-        airports = " or ".join(f"{CITY[o]} ({o})" for o in origins)
-        to = f"{CITY[destination]} ({destination})"
-        trip_text = f"from the {METRO[origin]} area ({airports}, whichever works) to {to}"
-    else:
-        trip_text = f"from {CITY[origin]} ({origin}) to {CITY[destination]} ({destination})"
-    wants = [f"Book a {'round trip' if n_return else 'one-way trip'} {trip_text} in {cabin_words(cabin)}."]
-    wants.append(f"Outbound: {_flight_want(rule, cabin, bool(onestop), out_dates)}.")
+    wants = [_trip_words(trip, cabin), f"Outbound: {_flight_want(trip.rule, cabin, trip.onestop, trip.out_dates)}."]
     # 3) the return leg(s) of a round trip
-    if n_return:
-        first = int(outbound.legs[-1].date[-2:]) + 1 + ("+1" in outbound.legs[-1].scheduled_arrival_time_est)
-        back_dates = _dates(ctx, first, min(LAST_DAY, first + 5), n_return)
-        if back_dates is None:
-            return Reject("book: no return dates")
-        back_options, back_reads = search(state, [destination], start, back_dates, bool(onestop))
-        picked = pick_itinerary(rule, back_options, cabin, n)
-        if isinstance(picked, Reject):
-            return Reject(f"book: {picked.reason}")
-        back, selection = picked
+    if trip.n_return:
+        back = _return_leg(ctx, trip, outbound, cabin, n)
+        if isinstance(back, Reject):
+            return back
+        itinerary, selection, back_reads, back_dates = back
         selections.append(selection)
         reads += back_reads
-        flights += back.flights()
-        wants.append(f"Return: {_flight_want(rule, cabin, bool(onestop), back_dates)}.")
+        flights += itinerary.flights()
+        wants.append(f"Return: {_flight_want(trip.rule, cabin, trip.onestop, back_dates)}.")
     # 4) bags, insurance, price and payment
-    allowance = free_bags(user.membership, cabin, n)
     bags = rng.randint(0, n + 2)
-    nonfree = max(0, bags - allowance)
+    nonfree = max(0, bags - free_bags(user.membership, cabin, n))
     insurance = rng.choice(("yes", "no"))
     fares = [segment_status(state, f["flight_number"], f["date"]).prices[cabin] for f in flights]
     total = reservation_price(fares, n, insurance, nonfree)
@@ -226,14 +267,15 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     if isinstance(paid, Reject):
         return paid
     payments, pay_words, pay_selections = paid
+    # 5) the intent
     reads = [_user_read(ctx, "membership, passengers and payment methods"), *reads]
     names = ", ".join(f"{p['first_name']} {p['last_name']} (born {p['dob']})" for p in passengers)
     action = act(
         "book_reservation",
         user_id=ctx.user_id,
-        origin=start,
-        destination=destination,
-        flight_type="round_trip" if n_return else "one_way",
+        origin=outbound.legs[0].origin,
+        destination=trip.destination,
+        flight_type="round_trip" if trip.n_return else "one_way",
         cabin=cabin,
         flights=flights,
         passengers=passengers,
@@ -244,7 +286,7 @@ def sample_book(ctx: SampleContext) -> Intent | Reject:
     )
     return Intent(
         kind="book",
-        rule=rule,
+        rule=trip.rule,
         rule_text=wants[1],
         actions=[action],
         reads=reads,
