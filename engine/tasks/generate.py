@@ -110,34 +110,48 @@ def generate(
     return tasks, report
 
 
-def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
-    """``generate`` without the collector setup."""
-    spec = get_spec(domain)
-    users = list(spec.users(base))
-    if not users:
-        raise ValueError(f"the {domain} DB has no users")
-    fingerprint = tau2_db_hash(base.new_state())
+class _Draw:
+    """What both loops of one generation share: the seeded generator, the users, the accepted tasks,
+    the gold-action keys already taken and the rejection counts."""
+
+    def __init__(self, spec: DomainSpec, base: BaseDB, seed: int, fingerprint: str) -> None:
+        self.spec = spec
+        self.base = base
+        self.users = list(spec.users(base))
+        self.fingerprint = fingerprint
+        self.rng = random.Random(seed)
+        self.tasks: list[Task] = []
+        self.seen_actions: set[str] = set()
+        self.rejections: Counter[str] = Counter()
+
+    def user(self) -> tuple[int, random.Random, str]:
+        """A task's own seed, its generator and its user."""
+        task_seed = self.rng.getrandbits(48)
+        task_rng = random.Random(task_seed)
+        return task_seed, task_rng, self.users[task_rng.randrange(len(self.users))]
+
+    def accept(self, task_seed: int, blueprint: Blueprint, goal: str, key: str) -> None:
+        self.seen_actions.add(key)
+        self.tasks.append(_task(self.spec, len(self.tasks), task_seed, blueprint, goal, self.fingerprint))
+
+
+def _write_tasks(draw: _Draw, n: int, config: TasksConfig) -> tuple[dict[str, int], int]:
+    """Steps 1) to 5) until every bin's quota is met or the attempts run out; the targets and attempts."""
     weights = config.bin_weights()
-    n_refusals = round(n * config.refusal_share) if spec.refusals else 0
-    left = {b: q for b, q in quotas(weights, n - n_refusals).items() if q > 0}
+    left = {b: q for b, q in quotas(weights, n).items() if q > 0}
     target = {f"{w},{e}": q for (w, e), q in left.items()}
     closed: set[tuple[int, int]] = set()
     misses: Counter[tuple[int, int]] = Counter()
-    rejections: Counter[str] = Counter()
-    seen_actions: set[str] = set()
-    tasks: list[Task] = []
-    rng = random.Random(seed)
+    rng, rejections = draw.rng, draw.rejections
     attempts = 0
     while left and attempts < config.attempts_per_task * n:
         attempts += 1
         # 1) aim at a bin with quota left
         bins = sorted(left)
         aim = rng.choices(bins, weights=[left[b] for b in bins])[0]
-        task_seed = rng.getrandbits(48)
-        task_rng = random.Random(task_seed)
-        user_id = users[task_rng.randrange(len(users))]
+        task_seed, task_rng, user_id = draw.user()
         # 2) compose
-        blueprint, reasons = compose(spec, base, user_id, task_rng, aim[0], aim[1], config.dependent_p)
+        blueprint, reasons = compose(draw.spec, draw.base, user_id, task_rng, aim[0], aim[1], config.dependent_p)
         rejections.update(reasons)
         placed = None
         if blueprint is not None:
@@ -147,15 +161,14 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
             key = json.dumps([a.key() for a in actions])
             if left.get((w, e), 0) <= 0:
                 rejections["bin full or outside the target"] += 1
-            elif key in seen_actions:
+            elif key in draw.seen_actions:
                 rejections["duplicate gold actions"] += 1
             else:
-                # 4) validate
-                outcome = validate(spec, base, blueprint, config.check_reads)
+                # 4) validate, 5) render
+                outcome = validate(draw.spec, draw.base, blueprint, config.check_reads)
                 if isinstance(outcome, str):
                     placed = (w, e)
-                    seen_actions.add(key)
-                    tasks.append(_task(spec, len(tasks), task_seed, blueprint, outcome, fingerprint))
+                    draw.accept(task_seed, blueprint, outcome, key)
                 else:
                     rejections[outcome.reason] += 1
         if placed is not None:
@@ -167,29 +180,43 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
             misses[aim] += 1
             if misses[aim] >= config.bin_patience and aim in left:
                 _give_away(left, closed, aim, weights, rng)
-    # refusal tasks: their own count, W = 0 and E = the reads that establish the refusal
+    return target, attempts
+
+
+def _refusal_tasks(draw: _Draw, n_refusals: int, config: TasksConfig) -> tuple[int, int]:
+    """Refusal tasks, their own count (W = 0, E = the reads that establish the refusal); how many
+    were made and the attempts."""
     refused = 0
-    refusal_attempts = 0
-    while refused < n_refusals and refusal_attempts < config.attempts_per_task * n_refusals:
-        refusal_attempts += 1
-        task_seed = rng.getrandbits(48)
-        task_rng = random.Random(task_seed)
-        user_id = users[task_rng.randrange(len(users))]
-        blueprint, reasons = compose_refusal(spec, base, user_id, task_rng)
-        rejections.update(reasons)
+    attempts = 0
+    while refused < n_refusals and attempts < config.attempts_per_task * n_refusals:
+        attempts += 1
+        task_seed, task_rng, user_id = draw.user()
+        blueprint, reasons = compose_refusal(draw.spec, draw.base, user_id, task_rng)
+        draw.rejections.update(reasons)
         if blueprint is None:
             continue
         key = json.dumps([forbidden_action(i).key() for i in blueprint.intents])
-        if key in seen_actions:
-            rejections["duplicate refusal"] += 1
+        if key in draw.seen_actions:
+            draw.rejections["duplicate refusal"] += 1
             continue
-        outcome = validate_refusal(spec, base, blueprint)
+        outcome = validate_refusal(draw.spec, draw.base, blueprint)
         if isinstance(outcome, str):
-            seen_actions.add(key)
-            tasks.append(_task(spec, len(tasks), task_seed, blueprint, outcome, fingerprint))
+            draw.accept(task_seed, blueprint, outcome, key)
             refused += 1
         else:
-            rejections[outcome.reason] += 1
+            draw.rejections[outcome.reason] += 1
+    return refused, attempts
+
+
+def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
+    """``generate`` without the collector setup: the W x E tasks, then the refusal tasks."""
+    spec = get_spec(domain)
+    draw = _Draw(spec, base, seed, tau2_db_hash(base.new_state()))
+    if not draw.users:
+        raise ValueError(f"the {domain} DB has no users")
+    n_refusals = round(n * config.refusal_share) if spec.refusals else 0
+    target, attempts = _write_tasks(draw, n - n_refusals, config)
+    refused, refusal_attempts = _refusal_tasks(draw, n_refusals, config)
     if n_refusals:
         target["0,*"] = n_refusals
     report = GenerationReport(
@@ -197,12 +224,12 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
         seed=seed,
         n=n,
         attempts=attempts + refusal_attempts,
-        accepted=len(tasks),
+        accepted=len(draw.tasks),
         target=target,
-        rejections=dict(sorted(rejections.items())),
+        rejections=dict(sorted(draw.rejections.items())),
         refusals=refused,
     )
-    return tasks, report
+    return draw.tasks, report
 
 
 def _task(spec: DomainSpec, index: int, seed: int, blueprint: Blueprint, goal: str, fingerprint: str) -> Task:
