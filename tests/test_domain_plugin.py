@@ -12,7 +12,8 @@ import pytest
 
 from engine.tasks.model import decode_task
 from envs import get_domain
-from envs.registry import ENV_VAR, register
+from envs.registry import ENV_VAR
+from envs.registry import PACKAGES as PACKAGES_BY_NAME
 from tests.engine.run.runs import cache as cache  # the module's WRIT_CACHE fixture
 from tests.engine.run.runs import results_of, writ, write_config
 from tests.test_project import PACKAGES, ROOT
@@ -24,7 +25,7 @@ PLUGIN = "library=tests.plugins.library"
 def plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """``writ`` children see the library domain through the environment only."""
     monkeypatch.setenv(ENV_VAR, PLUGIN)
-    register("library", "tests.plugins.library")  # and this process, to check what they wrote
+    monkeypatch.setitem(PACKAGES_BY_NAME, "library", "tests.plugins.library")  # this process too, until the test ends
 
 
 def test_nothing_outside_the_plugin_names_it() -> None:
