@@ -25,7 +25,7 @@ def measure(domain: str, users: int, seed: int) -> dict[str, object]:
     """Generate one DB in this process and describe it."""
     started = time.perf_counter()
     dom = get_domain(domain)
-    db = dom.generate(users=users, seed=seed)
+    db = dom.generate_db(users=users, seed=seed)
     generate_s = time.perf_counter() - started
     data = msgspec.json.encode(db)
     problems = dom.check(db)
@@ -49,7 +49,7 @@ def main() -> None:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.seed)))
         return
     rows = []
-    for domain in [d for d in DOMAINS if get_domain(d).generator is not None]:
+    for domain in [d for d in DOMAINS if get_domain(d).db_generator is not None]:
         for users in args.users:
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", domain, str(users), "--seed", str(args.seed)],

@@ -28,14 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_one(shared: Path, domain: str, n: int, seed: int) -> dict[str, Any]:
     """Generate in this process and return the figures (called in a child process)."""
-    from engine.tasks.generate import generate
+    from engine.tasks.synthesis import synthesize
     from envs import get_domain
 
     start = time.perf_counter()
     base = get_domain(domain).load(shared / "tau2" / domain / "db.json")
     load_s = time.perf_counter() - start
     start, cpu = time.perf_counter(), time.process_time()
-    tasks, report = generate(domain, base, n, seed)
+    tasks, report = synthesize(domain, base, n, seed)
     gen_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu
     cells = {(t.w, t.e) for t in tasks}

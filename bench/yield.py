@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scripted import Scripted, Tokens, play, wrong_writes
 from engine.run.quota import generated_tokens
 from engine.run.reach import reachable_hashes
-from engine.tasks.generate import generate
+from engine.tasks.synthesis import synthesize
 from envs import DOMAINS, get_domain
 
 POLICIES = (("baseline", "off", 0), ("early stop", "stop", 0), ("stop + B=2", "stop", 2), ("stop + B=4", "stop", 4))
@@ -47,8 +47,8 @@ def main() -> None:
     reach_cost: dict[int, list[tuple[float, int]]] = {}
     for name in DOMAINS:
         domain = get_domain(name)
-        base = domain.from_struct(domain.generate(users=200, seed=args.seed))
-        tasks, _ = generate(name, base, args.tasks, args.seed + 1)
+        base = domain.from_struct(domain.generate_db(users=200, seed=args.seed))
+        tasks, _ = synthesize(name, base, args.tasks, args.seed + 1)
         for task in tasks:
             t0 = time.perf_counter()
             reach = reachable_hashes(domain, base, task.actions)

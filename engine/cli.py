@@ -111,7 +111,7 @@ def env_generate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 0,
 ) -> None:
     """Write a seeded synthetic DB with tau2-bench's schema (into DIR/db.json if --out is a directory)."""
-    db = get_domain(domain).generate(users=users, seed=seed)
+    db = get_domain(domain).generate_db(users=users, seed=seed)
     data = msgspec.json.encode(db)
     if out.is_dir():
         out = out / "db.json"

@@ -1,4 +1,4 @@
-"""``writ tasks``: generate a task file, print its statistics, export it to tau2-bench's format.
+"""``writ tasks``: synthesize a task file, print its statistics, export it to tau2-bench's format.
 
 The lead mounts ``tasks_app`` with ``app.add_typer(tasks_app, name="tasks")``. Bad input raises a
 ``ValueError`` subclass with a one-line message, which ``engine.cli.main`` prints.
@@ -15,9 +15,9 @@ import typer
 
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import export_file, read_tasks
-from engine.tasks.generate import generate, read_report, report_path, write_tasks
 from engine.tasks.model import Task
 from engine.tasks.stats import heatmap, summary
+from engine.tasks.synthesis import read_report, report_path, synthesize, write_tasks
 from envs import get_domain
 
 __all__ = ["TasksUsageError", "tasks_app"]
@@ -71,10 +71,10 @@ def tasks_generate(
         base = dom.load(db)
         source = str(db)
     else:
-        base = dom.from_struct(dom.generate(users=cfg.users, seed=cfg.db_seed))
+        base = dom.from_struct(dom.generate_db(users=cfg.users, seed=cfg.db_seed))
         source = f"generated DB ({cfg.users} users, seed {cfg.db_seed})"
     start = time.perf_counter()
-    tasks, report = generate(domain, base, n, seed, cfg)
+    tasks, report = synthesize(domain, base, n, seed, cfg)
     elapsed = time.perf_counter() - start
     if phrase_with is not None:
         tasks, kept = _phrase(tasks, phrase_with)

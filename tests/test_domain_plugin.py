@@ -52,7 +52,7 @@ def test_plugin_tasks_synthesize_and_validate(tmp_path: Path, cache: Path, plugi
     assert {"borrow_oldest", "return_titled", "refuse_fines"} <= kinds
     # replay every task on the DB the CLI generated (its default: 500 users, seed 0)
     domain = get_domain("library")
-    base = domain.from_struct(domain.generate(users=500, seed=0))
+    base = domain.from_struct(domain.generate_db(users=500, seed=0))
     initial = base.new_state().hash_hex()
     for task in tasks:
         state = base.new_state()

@@ -186,13 +186,13 @@ def more_tasks(plan: RunPlan, batch: int) -> list[Task]:
     tasks whose user and gold writes repeat an existing task's; appended to ``plan.tasks`` and
     stored in the run directory."""
     from engine.tasks.config import load_tasks_config
-    from engine.tasks.generate import generate, read_report, write_tasks
+    from engine.tasks.synthesis import read_report, synthesize, write_tasks
 
     config = plan.config
     assert config.target is not None
     seed = zlib.crc32(f"{config.tasks.seed}:batch{batch}".encode())
     tasks_config = load_tasks_config(config.tasks.config and str(config.tasks.config))
-    fresh, _ = generate(config.domain, plan.base, config.target.batch, seed, tasks_config)
+    fresh, _ = synthesize(config.domain, plan.base, config.target.batch, seed, tasks_config)
     known = {(t.user_id, tuple(a.key() for a in t.actions)) for t in plan.tasks}
     added = []
     for index, task in enumerate(fresh):

@@ -36,9 +36,9 @@ from engine.run.tau2_texts import Tau2Texts, apply_tool_docs, load_tau2_texts, t
 from engine.run.verify import verify
 from engine.tasks.config import load_tasks_config
 from engine.tasks.export_tau2 import TaskFileError, read_tasks
-from engine.tasks.generate import GenerationReport, generate, read_report, write_tasks
 from engine.tasks.model import Task
 from engine.tasks.scripts import phrase
+from engine.tasks.synthesis import SynthesisReport, read_report, synthesize, write_tasks
 from engine.tasks.turns import turn_limit
 from envs import BaseDB, DBLoadError, Domain, get_domain
 
@@ -147,7 +147,7 @@ def _read_db_file(domain: Domain, path: Path) -> bytes:
 
 def _load_tasks(
     config: RunConfig, data: dict[str, Any], rundir: RunDir, base: BaseDB, backend: dict[str, Any]
-) -> tuple[list[Task], GenerationReport | None, bool]:
+) -> tuple[list[Task], SynthesisReport | None, bool]:
     """The run's tasks: the directory's copy, the task file's or freshly generated ones (and phrased);
     also the generation report and whether the tasks are new (to be written to the directory)."""
     if rundir.tasks.exists():
@@ -159,7 +159,7 @@ def _load_tasks(
         tasks, report = read_tasks(source), None
     else:
         tasks_config = load_tasks_config(data["tasks"]["config"])
-        tasks, report = generate(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
+        tasks, report = synthesize(config.domain, base, config.tasks.n, config.tasks.seed, tasks_config)
         if config.tasks.phrase:
             tasks, kept = phrase_tasks(tasks, backend)
             report.phrased = len(tasks) - kept
@@ -194,7 +194,7 @@ def plan_run(config: RunConfig, out: str | Path, base_dir: Path | None = None) -
     elif rundir.db.exists():
         base = domain.load(rundir.db)
     else:
-        db = domain.generate(users=config.db.users, seed=config.db.seed)
+        db = domain.generate_db(users=config.db.users, seed=config.db.seed)
         db_bytes = msgspec.json.encode(db)
         base = domain.from_struct(db)
     tasks, report, new_tasks = _load_tasks(config, data, rundir, base, user or agent)

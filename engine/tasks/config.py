@@ -2,7 +2,7 @@
 
 The target distribution over (W, E) bins is the product of ``w_weights`` and ``e_weights``: a bin's
 share of the tasks is ``w_weights[W] * e_weights[E]`` normalised. Bins the DB cannot fill give their
-share to the others (see ``generate``).
+share to the others (see ``engine.tasks.synthesis.synthesize``).
 """
 
 from __future__ import annotations

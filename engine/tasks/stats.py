@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.tasks.generate import GenerationReport
 from engine.tasks.model import Task
+from engine.tasks.synthesis import SynthesisReport
 
 __all__ = ["grid", "heatmap", "summary"]
 
@@ -24,7 +24,7 @@ def grid(tasks: Sequence[Task]) -> tuple[list[int], list[int], dict[tuple[int, i
     return ws, es, dict(counts)
 
 
-def summary(tasks: Sequence[Task], report: GenerationReport | None = None, top: int = 30) -> str:
+def summary(tasks: Sequence[Task], report: SynthesisReport | None = None, top: int = 30) -> str:
     """The W x E table and the other breakdowns as printable text."""
     ws, es, counts = grid(tasks)
     out = [f"{len(tasks)} tasks", "", "W \\ E " + "".join(f"{e:>5}" for e in es) + "  total"]

@@ -77,7 +77,7 @@ class Domain:
         db_type: type[msgspec.Struct],
         tools: Iterable[Tool],
         policy_path: Path,
-        generate: Callable[..., msgspec.Struct] | None = None,
+        generate_db: Callable[..., msgspec.Struct] | None = None,
         integrity: Callable[[Any], list[str]] | None = None,
         tasks: str | None = None,
         reference_db_hash: str | None = None,
@@ -87,7 +87,8 @@ class Domain:
         self.db_type = db_type
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         self.policy_path = policy_path
-        self.generator = generate
+        self.db_generator = generate_db
+        """``generate_db(users=, seed=)``: a seeded synthetic DB of this domain, or None."""
         self.integrity = integrity
         """``integrity(db)``: the problems found in a DB of this domain (empty when consistent)."""
         self.tasks = tasks
@@ -135,11 +136,11 @@ class Domain:
         """Wrap an in-memory DB (e.g. a generated one) as the shared base DB."""
         return BaseDB(db)
 
-    def generate(self, users: int, seed: int) -> msgspec.Struct:
+    def generate_db(self, users: int, seed: int) -> msgspec.Struct:
         """A synthetic DB with this domain's schema (seeded, deterministic)."""
-        if self.generator is None:
+        if self.db_generator is None:
             raise NotImplementedError(f"domain {self.name} has no DB generator")
-        return self.generator(users=users, seed=seed)
+        return self.db_generator(users=users, seed=seed)
 
     def check(self, db: msgspec.Struct) -> list[str]:
         """The integrity problems of a DB of this domain (none checked if it has no checker)."""

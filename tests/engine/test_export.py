@@ -48,7 +48,7 @@ class _Chat:
 
     def __init__(self, domain: str, seed: int) -> None:
         self.dom = get_domain(domain)
-        self.db = self.dom.generate(users=5, seed=seed)
+        self.db = self.dom.generate_db(users=5, seed=seed)
         self.state = self.dom.from_struct(self.db).new_state()
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": self.dom.policy()}]
         self.calls = 0

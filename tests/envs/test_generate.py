@@ -37,19 +37,19 @@ def _call(state: Any, domain: str, name: str, /, **args: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def airline() -> AirlineDB:
-    return get_domain("airline").generate(users=500, seed=11)
+    return get_domain("airline").generate_db(users=500, seed=11)
 
 
 @pytest.fixture(scope="module")
 def retail() -> RetailDB:
-    return get_domain("retail").generate(users=500, seed=11)
+    return get_domain("retail").generate_db(users=500, seed=11)
 
 
 # -- consistency, sizes, determinism, round trip ----------------------------------------------------
 @pytest.mark.parametrize("domain", ["airline", "retail"])
 @pytest.mark.parametrize(("users", "seed"), [(1, 0), (3, 9), (40, 1), (500, 2), (1500, 3)])
 def test_generated_db_is_consistent(domain: str, users: int, seed: int) -> None:
-    db = get_domain(domain).generate(users=users, seed=seed)
+    db = get_domain(domain).generate_db(users=users, seed=seed)
     assert CHECKS[domain](db) == []
     assert len(db.users) == users
     if domain == "airline":
@@ -65,22 +65,22 @@ def test_generated_db_is_consistent(domain: str, users: int, seed: int) -> None:
 def test_tiny_dbs_over_many_seeds_are_consistent(domain: str) -> None:
     dom = get_domain(domain)
     for seed in range(60):
-        db = dom.generate(users=1 + seed % 3, seed=seed)
+        db = dom.generate_db(users=1 + seed % 3, seed=seed)
         assert CHECKS[domain](db) == [], f"seed {seed}"
 
 
 @pytest.mark.parametrize("domain", ["airline", "retail"])
 def test_same_seed_same_bytes(domain: str) -> None:
     dom = get_domain(domain)
-    first = msgspec.json.encode(dom.generate(users=200, seed=5))
-    assert msgspec.json.encode(dom.generate(users=200, seed=5)) == first
-    assert msgspec.json.encode(dom.generate(users=200, seed=6)) != first
+    first = msgspec.json.encode(dom.generate_db(users=200, seed=5))
+    assert msgspec.json.encode(dom.generate_db(users=200, seed=5)) == first
+    assert msgspec.json.encode(dom.generate_db(users=200, seed=6)) != first
 
 
 @pytest.mark.parametrize("domain", ["airline", "retail"])
 def test_encode_then_load_gives_the_same_records(domain: str) -> None:
     dom = get_domain(domain)
-    db = dom.generate(users=120, seed=4)
+    db = dom.generate_db(users=120, seed=4)
     data = msgspec.json.encode(db)
     loaded = dom.load_bytes(data).db
     assert msgspec.to_builtins(loaded) == msgspec.to_builtins(db)
@@ -89,9 +89,9 @@ def test_encode_then_load_gives_the_same_records(domain: str) -> None:
 
 def test_zero_users_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"^users must be at least 1, got 0$"):
-        get_domain("airline").generate(users=0, seed=1)
+        get_domain("airline").generate_db(users=0, seed=1)
     with pytest.raises(ValueError, match=r"^users must be at least 1, got 0$"):
-        get_domain("retail").generate(users=0, seed=1)
+        get_domain("retail").generate_db(users=0, seed=1)
 
 
 def test_airline_ids_and_variety(airline: AirlineDB) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from engine.backends.base import Completion, SamplingParams, ToolCall
 from engine.run.conversation import Conversation
-from engine.tasks.generate import generate
+from engine.tasks.synthesis import synthesize
 from envs import Domain, State, get_domain
 from envs.kernel import tool
 
@@ -22,8 +22,8 @@ GREEDY = SamplingParams(max_tokens=32, temperature=0.0)
 @pytest.fixture(scope="module")
 def airline() -> tuple[Domain, object, object]:
     dom = get_domain("airline")
-    base = dom.from_struct(dom.generate(users=30, seed=0))
-    tasks, _ = generate("airline", base, 1, 0, None)
+    base = dom.from_struct(dom.generate_db(users=30, seed=0))
+    tasks, _ = synthesize("airline", base, 1, 0, None)
     return dom, base, tasks[0]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engine.records import NATURAL_ENDS
-from engine.tasks.generate import generate
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB
 from tests.engine.run.scripted import play_gold
 
@@ -18,7 +18,7 @@ from tests.engine.run.scripted import play_gold
 @pytest.mark.parametrize("domain", ["airline", "retail"])
 def test_gold_agent_and_scripted_user_pass_every_task(domain: str, tau2_bases: dict[str, BaseDB]) -> None:
     base = tau2_bases[domain]
-    tasks, _ = generate(domain, base, 100, seed=5)
+    tasks, _ = synthesize(domain, base, 100, seed=5)
     assert len(tasks) == 100
     for task in tasks:
         conv, verdict = play_gold(task, base)
@@ -31,7 +31,7 @@ def test_gold_agent_and_scripted_user_pass_every_task(domain: str, tau2_bases: d
 def test_a_limit_below_the_gold_plan_cuts_the_conversation(tau2_bases: dict[str, BaseDB]) -> None:
     """The turn limit is what ends a conversation too long for it (the oracle is not just lucky)."""
     base = tau2_bases["airline"]
-    tasks, _ = generate("airline", base, 30, seed=5)
+    tasks, _ = synthesize("airline", base, 30, seed=5)
     task = max(tasks, key=lambda t: t.w + t.e)
     conv, verdict = play_gold(task, base, max_steps=2 * (task.w + task.e))
     assert conv.termination == "max_turns" and not verdict.passed

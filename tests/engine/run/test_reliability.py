@@ -26,8 +26,8 @@ from rich.console import Console
 from engine.files import FileWriteError, append_file, append_synced, write_atomic
 from engine.run.config import load_run_config
 from engine.run.runner import plan_run
-from engine.tasks.generate import generate, read_report, write_tasks
 from engine.tasks.model import encode_task
+from engine.tasks.synthesis import read_report, synthesize, write_tasks
 from envs import get_domain
 from tests.engine.run.runs import cache as cache  # the module's WRIT_CACHE fixture
 from tests.engine.run.runs import results_of, signature, start_writ, writ, write_config
@@ -277,12 +277,12 @@ def test_a_failed_start_claims_nothing_and_the_corrected_config_runs(
     broken: str, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WRIT_CACHE", str(cache))
-    base = get_domain("airline").from_struct(get_domain("airline").generate(users=60, seed=1))
-    tasks, _ = generate("airline", base, 3, 5)
+    base = get_domain("airline").from_struct(get_domain("airline").generate_db(users=60, seed=1))
+    tasks, _ = synthesize("airline", base, 3, 5)
     good_tasks = tmp_path / "tasks.jsonl"
     write_tasks(good_tasks, tasks)
-    retail_base = get_domain("retail").from_struct(get_domain("retail").generate(users=30, seed=1))
-    retail, _ = generate("retail", retail_base, 1, 5)
+    retail_base = get_domain("retail").from_struct(get_domain("retail").generate_db(users=30, seed=1))
+    retail, _ = synthesize("retail", retail_base, 1, 5)
     config = write_config(tmp_path, "broken", n=3)
     text = config.read_text()
     bad_tasks = tmp_path / "bad.jsonl"
@@ -412,9 +412,9 @@ def test_env_generate_into_a_directory_writes_db_json_and_leaves_no_temp(tmp_pat
 
 
 def test_a_report_left_beside_other_tasks_is_not_shown(tmp_path: Path, cache: Path) -> None:
-    base = get_domain("retail").from_struct(get_domain("retail").generate(users=40, seed=1))
-    old, old_report = generate("retail", base, 4, 1)
-    new, new_report = generate("retail", base, 3, 2)
+    base = get_domain("retail").from_struct(get_domain("retail").generate_db(users=40, seed=1))
+    old, old_report = synthesize("retail", base, 4, 1)
+    new, new_report = synthesize("retail", base, 3, 2)
     path = tmp_path / "tasks.jsonl"
     write_tasks(path, old, old_report)
     assert read_report(path) == old_report

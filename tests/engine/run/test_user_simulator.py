@@ -10,8 +10,8 @@ import pytest
 from engine.backends.base import Completion, SamplingParams, ToolCall
 from engine.run.config import parse_run_config
 from engine.run.conversation import Conversation, user_view
-from engine.tasks.generate import generate
 from engine.tasks.model import Task
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB, get_domain
 
 AGENT = {"backend": "llamacpp", "model": "m.gguf"}
@@ -19,7 +19,7 @@ AGENT = {"backend": "llamacpp", "model": "m.gguf"}
 
 @pytest.fixture(scope="module")
 def airline_tasks(tau2_bases: dict[str, BaseDB]) -> list[Task]:
-    return generate("airline", tau2_bases["airline"], 40, seed=2)[0]
+    return synthesize("airline", tau2_bases["airline"], 40, seed=2)[0]
 
 
 def _conversation(task: Task, base: BaseDB, max_steps: int = 60) -> Conversation:

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from engine.run.verify import CallRecord, verify
-from engine.tasks.generate import generate
 from engine.tasks.model import Action, Behavior, EvidenceRead, Intent, Task, UserFacts
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB, State, get_domain
 
 AIRLINE = get_domain("airline")
@@ -111,7 +111,7 @@ def test_generated_tasks_pass_when_played_by_the_book(domain: str, tau2_bases: d
     """An oracle that makes each intent's reads, then its writes, passes every generated task."""
     dom = get_domain(domain)
     base = tau2_bases[domain]
-    tasks, _ = generate(domain, base, 40, seed=11)
+    tasks, _ = synthesize(domain, base, 40, seed=11)
     assert len(tasks) == 40
     rng = random.Random(0)
     for task in tasks:

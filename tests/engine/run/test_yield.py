@@ -24,8 +24,8 @@ from engine.run.quota import run_quota
 from engine.run.reach import reachable_hashes
 from engine.run.runner import plan_run
 from engine.stats import stats
-from engine.tasks.generate import generate
 from engine.tasks.model import Action, Task
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB, get_domain
 from tests.engine.run.runs import cache, results_of, signature, start_writ, writ  # noqa: F401
 from tests.engine.run.scripted_backend import ScriptedBackend
@@ -46,8 +46,8 @@ def worlds() -> dict[str, tuple[BaseDB, list[Task]]]:
     out = {}
     for name in ("airline", "retail"):
         domain = get_domain(name)
-        base = domain.from_struct(domain.generate(users=200, seed=0))
-        tasks, _ = generate(name, base, 100, 1)
+        base = domain.from_struct(domain.generate_db(users=200, seed=0))
+        tasks, _ = synthesize(name, base, 100, 1)
         out[name] = (base, tasks)
     return out
 

@@ -15,8 +15,8 @@ import pytest
 from engine.run.verify import CallRecord, verify
 from engine.tasks.config import TasksConfig
 from engine.tasks.export_tau2 import to_tau2
-from engine.tasks.generate import generate
 from engine.tasks.model import Task
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB, get_domain
 from envs.kernel import tau2_db_hash
 from tests.engine.tasks.test_tasks import _Tau2Task
@@ -26,7 +26,7 @@ from tests.engine.tasks.test_tasks import _Tau2Task
 def refusals(tau2_bases: dict[str, BaseDB]) -> dict[str, tuple[list[Task], Any]]:
     out = {}
     for domain in ("airline", "retail"):
-        tasks, report = generate(domain, tau2_bases[domain], 100, seed=21)
+        tasks, report = synthesize(domain, tau2_bases[domain], 100, seed=21)
         out[domain] = ([t for t in tasks if t.w == 0], report)
     return out
 

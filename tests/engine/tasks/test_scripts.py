@@ -9,16 +9,16 @@ import re
 import pytest
 
 from engine.tasks.behaviors import DISCLOSURES, TONES, VERBOSITIES
-from engine.tasks.generate import generate
 from engine.tasks.model import Behavior, Task
 from engine.tasks.recipe import get_spec
 from engine.tasks.scripts import render
+from engine.tasks.synthesis import synthesize
 from envs import BaseDB
 
 
 @pytest.fixture(scope="module")
 def tasks(tau2_bases: dict[str, BaseDB]) -> dict[str, list[Task]]:
-    return {d: generate(d, tau2_bases[d], 150, seed=9)[0] for d in ("airline", "retail")}
+    return {d: synthesize(d, tau2_bases[d], 150, seed=9)[0] for d in ("airline", "retail")}
 
 
 def test_every_required_output_is_asked_for(tasks: dict[str, list[Task]]) -> None:

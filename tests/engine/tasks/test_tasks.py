@@ -20,7 +20,6 @@ from engine.backends.base import Backend, Completion, Request
 from engine.tasks.behaviors import guidance, sample_behavior
 from engine.tasks.config import TasksConfig, TasksConfigError, load_tasks_config
 from engine.tasks.export_tau2 import TaskFileError, export_file, read_tasks, to_tau2
-from engine.tasks.generate import generate, quotas, read_report, write_tasks
 from engine.tasks.model import (
     Action,
     Blueprint,
@@ -36,6 +35,7 @@ from engine.tasks.model import (
 )
 from engine.tasks.recipe import Reject, unique_best
 from engine.tasks.scripts import must_keep, phrase
+from engine.tasks.synthesis import quotas, read_report, synthesize, write_tasks
 from engine.tasks.validate import check_selection
 from engine.tasks_cli import tasks_app
 from envs import BaseDB, get_domain
@@ -174,7 +174,7 @@ class _EchoBackend(Backend):
 # -- generation on tau2's DB -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def airline_tasks(tau2_bases: dict[str, BaseDB]) -> list[Task]:
-    tasks, report = generate("airline", tau2_bases["airline"], 60, 11)
+    tasks, report = synthesize("airline", tau2_bases["airline"], 60, 11)
     assert report.accepted == 60
     return tasks
 
@@ -190,8 +190,8 @@ def test_phrase_keeps_template_when_facts_are_dropped(airline_tasks: list[Task])
 
 
 def test_generate_phrases_through_a_backend(tau2_bases: dict[str, BaseDB]) -> None:
-    plain, _ = generate("airline", tau2_bases["airline"], 4, 1)
-    tasks, report = generate("airline", tau2_bases["airline"], 4, 1, backend=_EchoBackend(drop=False))
+    plain, _ = synthesize("airline", tau2_bases["airline"], 4, 1)
+    tasks, report = synthesize("airline", tau2_bases["airline"], 4, 1, backend=_EchoBackend(drop=False))
     assert report.phrased == 4
     assert [t.instruction for t in tasks] == [
         t.instruction.replace("You are a customer", "As a customer, you are") for t in plain
@@ -220,24 +220,24 @@ def test_phrase_with_a_real_llamacpp_model(airline_tasks: list[Task], tiny_model
 
 def test_same_seed_same_bytes_and_round_trip(tau2_bases: dict[str, BaseDB], tmp_path: Path) -> None:
     base = tau2_bases["airline"]
-    one, report = generate("airline", base, 30, 5)
-    two, _ = generate("airline", base, 30, 5)
+    one, report = synthesize("airline", base, 30, 5)
+    two, _ = synthesize("airline", base, 30, 5)
     write_tasks(tmp_path / "a.jsonl", one, report)
     write_tasks(tmp_path / "b.jsonl", two, report)
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert read_tasks(tmp_path / "a.jsonl") == one
     assert decode_task(encode_task(one[0])) == one[0]
     assert read_report(tmp_path / "a.jsonl") == report
-    three, _ = generate("airline", base, 30, 6)
+    three, _ = synthesize("airline", base, 30, 6)
     assert [t.actions for t in three] != [t.actions for t in one]
 
 
 _GEN = """
 import sys
-from engine.tasks.generate import generate, write_tasks
+from engine.tasks.synthesis import synthesize, write_tasks
 from envs import get_domain
 base = get_domain("airline").load(sys.argv[1])
-tasks, report = generate("airline", base, 25, 9)
+tasks, report = synthesize("airline", base, 25, 9)
 write_tasks(sys.argv[2], tasks, report)
 """
 
@@ -375,9 +375,9 @@ def test_export_of_generated_db_tasks_is_refused_or_carries_its_db(
     tasks, and the tasks replay to their goals on that DB, while on tau2's own DB they would fail."""
     dom = get_domain("airline")
     db_path = tmp_path / "gen.json"
-    db_path.write_bytes(msgspec.json.encode(dom.generate(users=60, seed=3)))
+    db_path.write_bytes(msgspec.json.encode(dom.generate_db(users=60, seed=3)))
     base = dom.load(db_path)
-    tasks, _ = generate("airline", base, 6, 5)
+    tasks, _ = synthesize("airline", base, 6, 5)
     assert tasks and {t.db_fingerprint for t in tasks} != {dom.reference_db_hash}
     out = tmp_path / "tau2.json"
     with pytest.raises(TaskFileError, match=r"not tau2-bench's own airline DB, .*pass --db") as info:

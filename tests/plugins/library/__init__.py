@@ -14,7 +14,7 @@ from tests.plugins.library.tools import TOOLS
 __all__ = ["DOMAIN"]
 
 
-def _generate(users: int, seed: int) -> LibraryDB:
+def _generate_db(users: int, seed: int) -> LibraryDB:
     from tests.plugins.library.generate import generate_db
 
     return generate_db(users=users, seed=seed)
@@ -32,7 +32,7 @@ DOMAIN = Domain(
     db_type=LibraryDB,
     tools=TOOLS,
     policy_path=Path(__file__).with_name("policy.md"),
-    generate=_generate,
+    generate_db=_generate_db,
     integrity=_check,
     tasks="tests.plugins.library.recipes",
 )

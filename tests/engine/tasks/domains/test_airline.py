@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from engine.tasks.domains.airline.policy import CANCEL_WINDOW_START, has_status, is_flown, status_kind
-from engine.tasks.generate import generate
 from engine.tasks.model import Action, Blueprint, Intent, Task, UserFacts
 from engine.tasks.recipe import Reject, get_spec
 from engine.tasks.refusals import forbidden_action
+from engine.tasks.synthesis import synthesize
 from engine.tasks.validate import check_selection, validate
 from envs import BaseDB, ToolKind, get_domain
 from envs.airline.schema import Available, Cancelled, Certificate, CreditCard, Delayed, GiftCard, Landed
@@ -336,7 +336,7 @@ def test_valid_booking_passes_policy(tau2_bases: dict[str, BaseDB]) -> None:
 # -- generated tasks ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tau2_tasks(tau2_bases: dict[str, BaseDB]) -> list[Task]:
-    tasks, report = generate("airline", tau2_bases["airline"], 400, 21)
+    tasks, report = synthesize("airline", tau2_bases["airline"], 400, 21)
     assert report.accepted == 400
     return tasks
 
@@ -442,7 +442,7 @@ def test_flight_rules_recomputed_from_read_outputs(tau2_bases: dict[str, BaseDB]
 
 
 def test_thousand_tasks_spread_without_duplicates(tau2_bases: dict[str, BaseDB]) -> None:
-    tasks, _ = generate("airline", tau2_bases["airline"], 1000, 3)
+    tasks, _ = synthesize("airline", tau2_bases["airline"], 1000, 3)
     assert len(tasks) == 1000
     cells = Counter((t.w, t.e) for t in tasks)
     assert {w for w, _ in cells} == {0, 1, 2, 3, 4}  # 0: refusal tasks
@@ -454,11 +454,11 @@ def test_thousand_tasks_spread_without_duplicates(tau2_bases: dict[str, BaseDB])
 def test_tasks_on_a_generated_db() -> None:
     dom = get_domain("airline")
     try:
-        db = dom.generate(users=150, seed=4)
+        db = dom.generate_db(users=150, seed=4)
     except (NotImplementedError, ImportError):
         need_optional("the airline DB generator")
     base = dom.from_struct(db)
-    tasks, report = generate("airline", base, 80, 2)
+    tasks, report = synthesize("airline", base, 80, 2)
     assert report.accepted == 80
     _check_tasks(base, tasks)
     assert {a.name for t in tasks for a in t.actions} >= {

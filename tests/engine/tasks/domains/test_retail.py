@@ -134,7 +134,7 @@ def tiny() -> BaseDB:
 
 @pytest.fixture(scope="module")
 def generated() -> BaseDB:
-    return DOMAIN.from_struct(DOMAIN.generate(users=120, seed=7))
+    return DOMAIN.from_struct(DOMAIN.generate_db(users=120, seed=7))
 
 
 AUTH = EvidenceRead(name="find_user_id_by_email", arguments={"email": "ann@example.com"})

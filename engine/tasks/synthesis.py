@@ -1,4 +1,4 @@
-"""Generate a task file: sample blueprints toward a (W, E) target, validate, render, write JSONL.
+"""Synthesize a task file: sample blueprints toward a (W, E) target, validate, render, write JSONL.
 
 Main loop, per attempt: 1) aim at a (W, E) bin that still has quota (weighted by what is left);
 2) compose a blueprint for a user with the domain's recipes; 3) place it in the bin of its actual
@@ -35,10 +35,10 @@ from envs.kernel import BaseDB, tau2_db_hash
 if TYPE_CHECKING:
     from engine.backends.base import Backend
 
-__all__ = ["GenerationReport", "generate", "quotas", "read_report", "report_path", "write_tasks"]
+__all__ = ["SynthesisReport", "quotas", "read_report", "report_path", "synthesize", "write_tasks"]
 
 
-class GenerationReport(msgspec.Struct, kw_only=True):
+class SynthesisReport(msgspec.Struct, kw_only=True):
     """What a generation run did: targets, what it got, and why blueprints were rejected."""
 
     domain: str
@@ -82,14 +82,14 @@ def _give_away(
         left[x] = left.get(x, 0) + 1
 
 
-def generate(
+def synthesize(
     domain: str,
     base: BaseDB,
     n: int,
     seed: int,
     config: TasksConfig | None = None,
     backend: Backend | None = None,
-) -> tuple[list[Task], GenerationReport]:
+) -> tuple[list[Task], SynthesisReport]:
     """``n`` validated tasks for ``domain`` on ``base`` (fewer only if the DB runs out of options).
 
     With a ``backend``, the rendered instructions are then reworded by its model in one batch
@@ -101,7 +101,7 @@ def generate(
     gc.collect()
     gc.freeze()
     try:
-        tasks, report = _generate(domain, base, n, seed, config)
+        tasks, report = _synthesize(domain, base, n, seed, config)
     finally:
         gc.unfreeze()
     if backend is not None and tasks:
@@ -208,8 +208,10 @@ def _refusal_tasks(draw: _Draw, n_refusals: int, config: TasksConfig) -> tuple[i
     return refused, attempts
 
 
-def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig) -> tuple[list[Task], GenerationReport]:
-    """``generate`` without the collector setup: the W x E tasks, then the refusal tasks."""
+def _synthesize(
+    domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig
+) -> tuple[list[Task], SynthesisReport]:
+    """``synthesize`` without the collector setup: the W x E tasks, then the refusal tasks."""
     spec = get_spec(domain)
     draw = _Draw(spec, base, seed, tau2_db_hash(base.new_state()))
     if not draw.users:
@@ -219,7 +221,7 @@ def _generate(domain: str, base: BaseDB, n: int, seed: int, config: TasksConfig)
     refused, refusal_attempts = _refusal_tasks(draw, n_refusals, config)
     if n_refusals:
         target["0,*"] = n_refusals
-    report = GenerationReport(
+    report = SynthesisReport(
         domain=domain,
         seed=seed,
         n=n,
@@ -265,7 +267,7 @@ def report_path(tasks_path: str | Path) -> Path:
     return p.with_name(p.name + ".report.json")
 
 
-def write_tasks(path: str | Path, tasks: Iterable[Task], report: GenerationReport | None = None) -> None:
+def write_tasks(path: str | Path, tasks: Iterable[Task], report: SynthesisReport | None = None) -> None:
     """Write tasks as JSONL (sorted keys, one per line) and the report beside them, each atomically.
 
     The report records the task file's sha256 (``tasks_sha256``): a report left beside other tasks (a
@@ -287,7 +289,7 @@ class _Stamp(msgspec.Struct):
     tasks_sha256: str = ""
 
 
-def read_report(tasks_path: str | Path) -> GenerationReport | None:
+def read_report(tasks_path: str | Path) -> SynthesisReport | None:
     """The report written beside a task file, or None if there is none, it is not a report or it
     describes other tasks (stale)."""
     rp = report_path(tasks_path)
@@ -299,6 +301,6 @@ def read_report(tasks_path: str | Path) -> GenerationReport | None:
     try:
         if msgspec.json.decode(data, type=_Stamp).tasks_sha256 != tasks_digest:
             return None
-        return msgspec.json.decode(data, type=GenerationReport)
+        return msgspec.json.decode(data, type=SynthesisReport)
     except msgspec.DecodeError:
         return None
