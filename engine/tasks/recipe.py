@@ -172,7 +172,7 @@ class ReadEquivalence:
 class DomainSpec:
     """A domain's task-synthesis plug-in.
 
-    ``users(base)``: user ids a task may be about, in a stable order (cache it with ``base.index``).
+    ``users(base)``: user ids a task may be about, in a stable order (cache it with an ``envs.kernel.Index``).
     ``identity(state, user_id)``: what the user knows about themselves to authenticate (e.g.
     'Your user id is mia_li_3668.'), put first in the task's known facts.
     ``unknown``: what a customer of this domain does not know and leaves the agent to look up (one
