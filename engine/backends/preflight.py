@@ -104,13 +104,20 @@ def _run_child(path: str, n_threads: int, extra_bufts: bool, timeout_s: float) -
     if not extra_bufts:
         cmd.append("--no-extra-bufts")
     attempt = _Attempt()
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     try:
-        proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout_s, check=False
-        )
-        stdout, attempt.stderr, attempt.returncode = _text(proc.stdout), _text(proc.stderr), proc.returncode
-    except subprocess.TimeoutExpired as exc:  # run() has killed the child
-        stdout, attempt.stderr, attempt.timed_out = _text(exc.stdout), _text(exc.stderr), True
+        out, err = proc.communicate(timeout=timeout_s)
+        stdout, attempt.stderr, attempt.returncode = _text(out), _text(err), proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        stdout, attempt.stderr, attempt.timed_out = _text(out), _text(err), True
+    except BaseException:  # an interrupt: the child goes with us, reaped, never left behind
+        proc.kill()
+        proc.wait()
+        raise
     for line in stdout.splitlines():
         if not line.startswith(_MARK):
             continue
