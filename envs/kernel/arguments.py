@@ -30,6 +30,7 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _msgpack_encode = msgspec.msgpack.Encoder().encode
+_NOT_MARKS = bytes(b for b in range(256) if b not in (0xCB, 0xCF))  # all but msgpack's float64/uint64 tags
 
 
 class ArgumentError(ValueError):
@@ -60,7 +61,9 @@ def decode_arguments(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]
 def _decode(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]:
     # 1) the container: JSON bytes or text, or a mapping
     data: Any
-    if isinstance(arguments, str):
+    if type(arguments) is bytes:  # the common case first
+        data = arguments
+    elif isinstance(arguments, str):
         try:
             data = arguments.encode("utf-8")
         except UnicodeEncodeError:
@@ -96,14 +99,13 @@ def _surely_holdable(kwargs: dict[str, Any]) -> bool:
 
     msgpack refuses lone surrogates and integers outside [-2**63, 2**64); what it accepts but a
     record cannot hold leaves a mark in its bytes: unsigned 64-bit integers (0xcf, which also
-    tags smaller large integers) and non-finite floats (0xcb then 0x7ff or 0xfff). Any mark, or
-    any error, answers False and ``_bad_value`` decides (a false alarm only costs time).
+    tags smaller large integers) and non-finite floats (0xcb, which tags every float). Any such
+    byte, or any error, answers False and ``_bad_value`` decides (a false alarm only costs time).
     """
     try:
-        data = _msgpack_encode(kwargs)
+        return not _msgpack_encode(kwargs).translate(None, _NOT_MARKS)
     except Exception:
         return False
-    return b"\xcf" not in data and b"\xcb\x7f" not in data and b"\xcb\xff" not in data
 
 
 def _bad_value(value: Any) -> tuple[str, list[str]] | None:
