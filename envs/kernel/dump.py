@@ -22,12 +22,13 @@ _OTHER_NUMBER_FORM = re.compile(rb"\d[eE]|0\.0000")
 _EXPONENT = re.compile(rb"e[-0-9]")  # msgspec's exponents (1e16, 1e-7); a literal prefix: a fast scan
 
 
-def tool_output(result: Any) -> str:
+def tool_output(result: Any, floats: bool = True) -> str:
     """The string tau2-bench returns for a tool result (``Environment.to_json_str``).
 
     That is ``json.dumps`` of the plain value. msgspec's compact JSON reformatted with one space
     after each separator (``msgspec.json.format``, in C) is the same text; output with anything
     else that could differ (escapes, non-ASCII, exponents) takes ``json.dumps`` itself.
+    ``floats=False`` (the caller knows ``result`` holds no float) skips looking for exponents.
     """
     if isinstance(result, str):
         return result
@@ -36,7 +37,7 @@ def tool_output(result: Any) -> str:
     data = _json_encode(result)
     if b"\\" in data or b"\x7f" in data or not data.isascii():
         return json.dumps(msgspec.to_builtins(result))
-    if _EXPONENT.search(data) is not None or b"0.0000" in data:  # cheap test first; then exact
+    if floats and (_EXPONENT.search(data) is not None or b"0.0000" in data):  # cheap test first; then exact
         # no backslash: every quote opens or closes a string; NUL cannot occur raw in JSON text
         outside = b"\x00".join(data.split(b'"')[0::2])
         if _OTHER_NUMBER_FORM.search(outside) is not None:

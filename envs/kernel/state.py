@@ -52,6 +52,7 @@ class BaseDB:
         hints = get_type_hints(type(db))
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
         self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
+        self._decoders = {t: msgspec.msgpack.Decoder(rt) for t, rt in self.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
         self._encoded: dict[tuple[str, str], bytes] = {}
         self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
@@ -75,7 +76,10 @@ class BaseDB:
 
     def copy_base(self, table: str, key: str) -> Any:
         """A fresh, private copy of a base record (one decode of its cached encoding)."""
-        return self.codecs[table].decode(self._base_bytes(table, key))
+        data = self._encoded.get((table, key))
+        if data is None:
+            data = self._base_bytes(table, key)
+        return self._decoders[table].decode(data)
 
     def pack(self, table: str, key: str, record: Any, same: list[bool] | None = None) -> bytes:
         """A changed record as compact bytes: a patch against its base version. ``same`` receives
@@ -262,13 +266,23 @@ class State:
         journal = self._journal
         try:
             # 1) every changed record must encode (what pack will do later cannot fail then)
+            changed = None  # the msgpack form of the returned value, when it is a changed record
             if journal:
                 records = self._records
                 encode = _copy_encoder.encode
                 for slot in journal:
-                    encode(records[slot])
-            # 2) render the output
-            text = "" if value is _NOTHING else self.base.render(value)
+                    record = records[slot]
+                    if record is value:
+                        changed = encode(record)
+                    else:
+                        encode(record)
+            # 2) render the output (a changed record directly: no base record, no cached text)
+            if value is _NOTHING:
+                text = ""
+            elif changed is not None:
+                text = tool_output(value, floats=b"\xcb" in changed)
+            else:
+                text = self.base.render(value)
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
