@@ -154,7 +154,7 @@ class State:
     ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_journal", "_new", "_records", "_seen", "base")
+    __slots__ = ("_copies", "_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
@@ -162,6 +162,7 @@ class State:
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
         self._seen: dict[tuple[str, str], Any] | None = None  # records decoded in the current call
+        self._copies: dict[tuple[str, str], bytes] | None = None  # live records' msgpack (from commit)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
@@ -226,7 +227,11 @@ class State:
         elif type(previous) is bytes:
             record = self.base.unpack(table, key, previous)
         else:  # live from an earlier call: the journal keeps it as it was
-            record = self.base.codecs[table].copy(previous)
+            data = self._copies.get(slot) if self._copies else None
+            if data is None:
+                record = self.base.codecs[table].copy(previous)
+            else:  # decoded from the bytes its commit checked it with: no second encode
+                record = self.base._decoders[table].decode(data)
         journal[slot] = previous
         records[slot] = record
         return record
@@ -267,15 +272,16 @@ class State:
         try:
             # 1) every changed record must encode (what pack will do later cannot fail then)
             changed = None  # the msgpack form of the returned value, when it is a changed record
+            encoded: dict[tuple[str, str], bytes] | None = None
             if journal:
+                encoded = {}
                 records = self._records
                 encode = _copy_encoder.encode
                 for slot in journal:
                     record = records[slot]
+                    data = encoded[slot] = encode(record)
                     if record is value:
-                        changed = encode(record)
-                    else:
-                        encode(record)
+                        changed = data
             # 2) render the output (a changed record directly: no base record, no cached text)
             if value is _NOTHING:
                 text = ""
@@ -292,7 +298,12 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 3) keep them (the records are already in place)
+        # 3) keep them (the records are already in place; their bytes serve the next copy)
+        if encoded:
+            if self._copies is None:
+                self._copies = encoded
+            else:
+                self._copies.update(encoded)
         self._journal = None
         self._seen = None
         return text
@@ -325,6 +336,7 @@ class State:
         for slot, value in records.items():
             if type(value) is not bytes:
                 records[slot] = base.pack(slot[0], slot[1], value)
+        self._copies = None
 
     # -- hashing -------------------------------------------------------------------------------
     def hash(self) -> int:
@@ -352,6 +364,7 @@ class State:
                 delta += record_digest(table, key, value)
                 records[slot] = base.pack(table, key, value)
             delta -= base.digest(table, key)
+        self._copies = None
         return delta
 
     def hash_hex(self) -> str:
