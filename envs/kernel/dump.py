@@ -19,16 +19,19 @@ _json_format = msgspec.json.format
 _quote = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii), in C
 # number forms that msgspec writes unlike Python's ``repr`` (1e16 vs 1e+16, 0.00001 vs 1e-05)
 _OTHER_NUMBER_FORM = re.compile(rb"\d[eE]|0\.0000")
+_ZEROS = (bytes(8), b"\x80" + bytes(7))  # 0.0 and -0.0 as msgpack float payloads
 _EXPONENT = re.compile(rb"e[-0-9]")  # msgspec's exponents (1e16, 1e-7); a literal prefix: a fast scan
 
 
-def tool_output(result: Any, floats: bool = True) -> str:
+def tool_output(result: Any, packed: bytes | None = None) -> str:
     """The string tau2-bench returns for a tool result (``Environment.to_json_str``).
 
     That is ``json.dumps`` of the plain value. msgspec's compact JSON reformatted with one space
     after each separator (``msgspec.json.format``, in C) is the same text; output with anything
     else that could differ (escapes, non-ASCII, exponents) takes ``json.dumps`` itself.
-    ``floats=False`` (the caller knows ``result`` holds no float) skips looking for exponents.
+    ``packed``, ``result``'s msgpack form when the caller has it, lets floats be checked there
+    (cheaper than scanning the text): only one that msgspec may write unlike ``repr`` (below
+    1e-4 or from 2**53 in size, or not finite) sends the text to the exponent scan.
     """
     if isinstance(result, str):
         return result
@@ -37,12 +40,28 @@ def tool_output(result: Any, floats: bool = True) -> str:
     data = _json_encode(result)
     if b"\\" in data or b"\x7f" in data or not data.isascii():
         return json.dumps(msgspec.to_builtins(result))
-    if floats and (_EXPONENT.search(data) is not None or b"0.0000" in data):  # cheap test first; then exact
+    odd = packed is None or _odd_floats(packed)
+    if odd and (_EXPONENT.search(data) is not None or b"0.0000" in data):  # cheap test first; then exact
         # no backslash: every quote opens or closes a string; NUL cannot occur raw in JSON text
         outside = b"\x00".join(data.split(b'"')[0::2])
         if _OTHER_NUMBER_FORM.search(outside) is not None:
             return json.dumps(msgspec.to_builtins(result))
     return _json_format(data, indent=0).decode("ascii")
+
+
+def _odd_floats(packed: bytes) -> bool:
+    """Whether msgpack bytes may hold a float whose JSON form is not Python's (see ``tool_output``).
+
+    Each float is 0xcb then its 8 IEEE bytes, big-endian; a 0xcb that is no float tag (inside a
+    string or an integer) can only make this answer True, which costs a scan, never a wrong text.
+    """
+    for part in packed.split(b"\xcb")[1:]:
+        if len(part) < 8:
+            return True
+        exponent = ((part[0] & 0x7F) << 4) | (part[1] >> 4)  # 1010: 2**-13 (> 1e-4); 1075: < 2**53
+        if not 1010 <= exponent <= 1075 and part[:8] not in _ZEROS:
+            return True
+    return False
 
 
 def json_text(value: Any) -> str:

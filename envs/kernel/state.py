@@ -286,7 +286,7 @@ class State:
             if value is _NOTHING:
                 text = ""
             elif changed is not None:
-                text = tool_output(value, floats=b"\xcb" in changed)
+                text = tool_output(value, changed)
             else:
                 text = self.base.render(value)
         except OverflowError:
