@@ -38,10 +38,11 @@ def tool_output(result: Any, packed: bytes | None = None) -> str:
     if isinstance(result, (bool, int, float)):
         return str(result)
     data = _json_encode(result)
-    if b"\\" in data or b"\x7f" in data or not data.isascii():
+    # (``find``, not ``in``: ``bytes.__contains__`` tries the needle as an int first, and fails slowly)
+    if data.find(b"\\") != -1 or data.find(b"\x7f") != -1 or not data.isascii():
         return json.dumps(msgspec.to_builtins(result))
     odd = packed is None or _odd_floats(packed)
-    if odd and (_EXPONENT.search(data) is not None or b"0.0000" in data):  # cheap test first; then exact
+    if odd and (_EXPONENT.search(data) is not None or data.find(b"0.0000") != -1):  # cheap test first; then exact
         # no backslash: every quote opens or closes a string; NUL cannot occur raw in JSON text
         outside = b"\x00".join(data.split(b'"')[0::2])
         if _OTHER_NUMBER_FORM.search(outside) is not None:
