@@ -19,7 +19,10 @@ _json_format = msgspec.json.format
 _quote = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii), in C
 # number forms that msgspec writes unlike Python's ``repr`` (1e16 vs 1e+16, 0.00001 vs 1e-05)
 _OTHER_NUMBER_FORM = re.compile(rb"\d[eE]|0\.0000")
-_ZEROS = (bytes(8), b"\x80" + bytes(7))  # 0.0 and -0.0 as msgpack float payloads
+# in msgpack, a float is 0xcb then its IEEE bytes, big-endian: a first byte 0x40-0x42 (or, negative,
+# 0xc0-0xc2) is an exponent for 2 <= |x| < 2**49, which msgspec writes as ``repr`` does; any other
+# byte after a 0xcb (another float, or a 0xcb inside a string or an integer) sends the text to the scan
+_ODD_FLOAT = re.compile(rb"\xcb[^\x40-\x42\xc0-\xc2]", re.DOTALL)
 _EXPONENT = re.compile(rb"e[-0-9]")  # msgspec's exponents (1e16, 1e-7); a literal prefix: a fast scan
 
 
@@ -30,8 +33,8 @@ def tool_output(result: Any, packed: bytes | None = None) -> str:
     after each separator (``msgspec.json.format``, in C) is the same text; output with anything
     else that could differ (escapes, non-ASCII, exponents) takes ``json.dumps`` itself.
     ``packed``, ``result``'s msgpack form when the caller has it, lets floats be checked there
-    (cheaper than scanning the text): only one that msgspec may write unlike ``repr`` (below
-    1e-4 or from 2**53 in size, or not finite) sends the text to the exponent scan.
+    (cheaper than scanning the text): only one outside 2 <= |x| < 2**49 (or what looks like one)
+    sends the text to the exponent scan.
     """
     if isinstance(result, str):
         return result
@@ -41,28 +44,13 @@ def tool_output(result: Any, packed: bytes | None = None) -> str:
     # (``find``, not ``in``: ``bytes.__contains__`` tries the needle as an int first, and fails slowly)
     if data.find(b"\\") != -1 or data.find(b"\x7f") != -1 or not data.isascii():
         return json.dumps(msgspec.to_builtins(result))
-    odd = packed is None or _odd_floats(packed)
+    odd = packed is None or _ODD_FLOAT.search(packed) is not None
     if odd and (_EXPONENT.search(data) is not None or data.find(b"0.0000") != -1):  # cheap test first; then exact
         # no backslash: every quote opens or closes a string; NUL cannot occur raw in JSON text
         outside = b"\x00".join(data.split(b'"')[0::2])
         if _OTHER_NUMBER_FORM.search(outside) is not None:
             return json.dumps(msgspec.to_builtins(result))
     return _json_format(data, indent=0).decode("ascii")
-
-
-def _odd_floats(packed: bytes) -> bool:
-    """Whether msgpack bytes may hold a float whose JSON form is not Python's (see ``tool_output``).
-
-    Each float is 0xcb then its 8 IEEE bytes, big-endian; a 0xcb that is no float tag (inside a
-    string or an integer) can only make this answer True, which costs a scan, never a wrong text.
-    """
-    for part in packed.split(b"\xcb")[1:]:
-        if len(part) < 8:
-            return True
-        exponent = ((part[0] & 0x7F) << 4) | (part[1] >> 4)  # 1010: 2**-13 (> 1e-4); 1075: < 2**53
-        if not 1010 <= exponent <= 1075 and part[:8] not in _ZEROS:
-            return True
-    return False
 
 
 def json_text(value: Any) -> str:
