@@ -9,8 +9,9 @@ same replays are timed through tau2's ``Environment.get_response`` in a subproce
 (``bench/tau2_env_child.py``), so both columns and their ratio come from one run. Without it the
 tau2 figures recorded in ../shared/LEADS.md are printed, and marked as recorded.
 ``--breakdown`` also prints where a write call's time goes: decode, tool body (including the
-copy-on-write journal), patch encode + output rendering (commit), and the digest (taken at hash
-time, once per changed record).
+copy-on-write journal), check + output rendering (commit), and what is left for later: the patch
+encode (when the state is packed, hashed or snapshotted) and the digest (taken at hash time,
+once per changed record).
 
     python bench/env_kernel.py [--shared ../shared] [--states 10000] [--tau2 PYTHON] [--breakdown] [--json]
 """
@@ -151,45 +152,59 @@ def tau2_calls(python: str, shared: Path, domain: str, repeats: int) -> tuple[fl
 
 
 def write_breakdown(shared: Path, domain: str, repeats: int) -> dict[str, float]:
-    """Median µs per write call in each phase of ``Domain.call``, replayed phase by phase.
+    """Median µs per write call in each phase, replayed phase by phase.
 
-    decode: name and arguments to a bound call; body+journal: the tool, with its copy-on-write
-    copies; patch encode+render: ``State.commit_rendering`` (changed records encoded as patches,
-    the output rendered from cached field texts); digest: the next ``State.hash`` (digests are
-    taken there, not at commit).
+    Each task is replayed twice. The first replay times the call as the per-call column does
+    (no hashing between calls): decode (name and arguments to a bound call), body+journal (the
+    tool, with its copy-on-write copies), check+render (``State.commit_rendering``: each changed
+    record encoded once to check it can be stored, the output rendered). The second replay packs
+    and hashes after every write, timing what a commit leaves for later: patch encode
+    (``State.pack``: the call's live records stored as patches against their base records) and
+    digest (the next ``State.hash``). total is the sum of the five, per write.
     """
     dom = get_domain(domain)
     base = dom.load(shared / "tau2" / domain / "db.json")
     base.base_sum()
     replays = _load_replays(shared, domain)
     calls = [[(c["name"], msgspec.json.encode(c["arguments"])) for c in t["calls"]] for t in replays]
-    names = ("decode", "body+journal", "patch encode+render", "digest", "total")
+    names = ("decode", "body+journal", "check+render", "patch encode", "digest", "total")
     phases: dict[str, list[float]] = {k: [] for k in names}
     clock = time.perf_counter
     for _ in range(repeats):
         for task_calls in calls:
-            state = base.new_state()
-            for name, args in task_calls:
-                if not dom.tools[name].mutates:
-                    dom.call(state, name, args)
-                    continue
-                t0 = clock()
-                bound = dom.bind(name, args)
-                t1 = clock()
-                if not isinstance(bound, BoundCall):
-                    continue
-                state.begin()
-                try:
-                    value = bound.tool.fn(state, **bound.kwargs)
-                except Exception:
-                    state.rollback()
-                    continue
-                t2 = clock()
-                state.commit_rendering(value)
-                t3 = clock()
-                state.hash()
-                t4 = clock()
-                for key, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
+            timed: list[list[float]] = []
+            for later in (False, True):
+                state = base.new_state()
+                n = 0
+                for name, args in task_calls:
+                    if not dom.tools[name].mutates:
+                        dom.call(state, name, args)
+                        continue
+                    t0 = clock()
+                    bound = dom.bind(name, args)
+                    t1 = clock()
+                    if not isinstance(bound, BoundCall):
+                        continue
+                    state.begin()
+                    try:
+                        value = bound.tool.fn(state, **bound.kwargs)
+                    except Exception:
+                        state.rollback()
+                        continue
+                    t2 = clock()
+                    state.commit_rendering(value)
+                    t3 = clock()
+                    if not later:
+                        timed.append([t1 - t0, t2 - t1, t3 - t2])
+                        continue
+                    state.pack()
+                    t4 = clock()
+                    state.hash()
+                    t5 = clock()
+                    timed[n] += [t4 - t3, t5 - t4]
+                    n += 1
+            for row in timed:
+                for key, dt in zip(phases, (*row, sum(row)), strict=True):
                     phases[key].append(dt)
     return {k: _median_us(v) for k, v in phases.items()}
 
@@ -261,7 +276,10 @@ def main() -> None:
             f"{r['write_us']:14.1f} {r['tau2_write_us']:14.1f} {r['write_speedup']:6.1f}x"
         )
     if args.breakdown:
-        print("\nwhere a write call's time goes (median µs per write; digest is taken at hash time):")
+        print(
+            "\nwhere a write call's time goes (median µs per write; patch encode and digest are "
+            "done later, when the state is packed or hashed):"
+        )
         for r in rows:
             parts = "  ".join(f"{k} {v:.1f}" for k, v in r["write_breakdown_us"].items())
             print(f"{r['domain']:8} {parts}")

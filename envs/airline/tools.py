@@ -68,7 +68,11 @@ def _flight(state: State, flight_number: str) -> Flight:
 
 
 def _flight_on(state: State, flight_number: str, date: str) -> FlightStatus:
-    flight = _flight(state, flight_number)
+    return _status_on(_flight(state, flight_number), flight_number, date)
+
+
+def _status_on(flight: Flight, flight_number: str, date: str) -> FlightStatus:
+    """``_flight_on`` for a flight already looked up."""
     status = flight.dates.get(date)
     if status is None:
         raise ToolError(f"Flight {flight_number} not found on date {date}")
@@ -183,7 +187,7 @@ def book_reservation(
     total_price = 0
     for info in flights:
         flight = _flight(state, info.flight_number)
-        status = _flight_on(state, info.flight_number, info.date)
+        status = _status_on(flight, info.flight_number, info.date)
         if not isinstance(status, Available):
             raise ToolError(f"Flight {info.flight_number} not available on date {info.date}")
         if status.available_seats[cabin] < n:
@@ -370,24 +374,28 @@ def update_reservation_flights(
     _user(state, current.user_id)
     n = len(current.passengers)
     total = 0
-    new_flights: list[ReservationFlight] = []
+    new_flights: list[ReservationFlight] = []  # fresh objects only: none shared with ``current``
+    same_cabin = cabin == current.cabin
     for info in flights:
-        kept = next(
-            (
-                f
-                for f in current.flights
-                if f.flight_number == info.flight_number
-                and f.date == info.date
-                and cabin == current.cabin
-            ),
-            None,
+        kept = (
+            next((f for f in current.flights if f.flight_number == info.flight_number and f.date == info.date), None)
+            if same_cabin
+            else None
         )
         if kept is not None:
             total += kept.price * n
-            new_flights.append(kept)
+            new_flights.append(
+                ReservationFlight(
+                    flight_number=kept.flight_number,
+                    origin=kept.origin,
+                    destination=kept.destination,
+                    date=kept.date,
+                    price=kept.price,
+                )
+            )
             continue
         flight = _flight(state, info.flight_number)
-        status = _flight_on(state, info.flight_number, info.date)
+        status = _status_on(flight, info.flight_number, info.date)
         if not isinstance(status, Available):
             raise ToolError(f"Flight {info.flight_number} not available on date {info.date}")
         if status.available_seats[cabin] < n:
@@ -406,16 +414,7 @@ def update_reservation_flights(
     reservation = state.mut("reservations", reservation_id)
     if payment is not None:
         reservation.payment_history.append(payment)
-    reservation.flights = [
-        ReservationFlight(
-            flight_number=f.flight_number,
-            origin=f.origin,
-            destination=f.destination,
-            date=f.date,
-            price=f.price,
-        )
-        for f in new_flights
-    ]
+    reservation.flights = new_flights
     reservation.cabin = cabin
     return reservation
 

@@ -29,6 +29,7 @@ MAX_DEPTH = 64
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_msgpack_encode = msgspec.msgpack.Encoder().encode
 
 
 class ArgumentError(ValueError):
@@ -59,7 +60,9 @@ def decode_arguments(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]
 def _decode(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]:
     # 1) the container: JSON bytes or text, or a mapping
     data: Any
-    if isinstance(arguments, str):
+    if type(arguments) is bytes:  # the common case first
+        data = arguments
+    elif isinstance(arguments, str):
         try:
             data = arguments.encode("utf-8")
         except UnicodeEncodeError:
@@ -79,13 +82,30 @@ def _decode(t: Tool, toolkit: str, arguments: object) -> dict[str, Any]:
         raise ArgumentError(_explain(t, toolkit, data, exc)) from None
     except UnicodeEncodeError:  # a mapping key with a lone surrogate
         raise ArgumentError("String is not valid Unicode (a lone surrogate)") from None
-    # 3) values the database can hold
+    # 3) values the database can hold (one C encode clears most calls; the walk names the problem)
+    if _surely_holdable(kwargs):
+        return kwargs
     for name, value in kwargs.items():
         problem = _bad_value(value)
         if problem is not None:
             message, path = problem
             raise ArgumentError(f"{message} - at `$.{name}{''.join(reversed(path))}`")
     return kwargs
+
+
+def _surely_holdable(kwargs: dict[str, Any]) -> bool:
+    """True only if every value is one a record can hold, proven by one msgpack encode (in C).
+
+    msgpack refuses lone surrogates and integers outside [-2**63, 2**64); what it accepts but a
+    record cannot hold leaves a mark in its bytes: unsigned 64-bit integers (0xcf, which also
+    tags smaller large integers) and non-finite floats (0xcb, which tags every float). Any such
+    byte, or any error, answers False and ``_bad_value`` decides (a false alarm only costs time).
+    """
+    try:
+        data = _msgpack_encode(kwargs)
+    except Exception:
+        return False
+    return data.find(b"\xcb") == -1 and data.find(b"\xcf") == -1  # find: ``in`` tries an int first
 
 
 def _bad_value(value: Any) -> tuple[str, list[str]] | None:

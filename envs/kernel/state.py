@@ -3,8 +3,10 @@
 A ``BaseDB`` holds the loaded database, never mutated after load. Each conversation gets a
 ``State``: an overlay of only the records it changed. Writes happen inside a call transaction:
 the first write to a record in a call copies it into the overlay and journals what was there,
-so a refused call rolls back exactly. The state hash is a sum of per-record digests modulo 2**128,
-so it is independent of the order of writes and costs time proportional to changed records.
+so a refused call rolls back exactly. A committed record stays a live object until the state is
+hashed, snapshotted or packed, and is then stored as a compact patch against its base record.
+The state hash is a sum of per-record digests modulo 2**128, so it is independent of the order
+of writes and costs time proportional to changed records.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, get_args, get_type_hints
 
 import msgspec
 
-from envs.kernel.dump import json_text, tool_output
+from envs.kernel.dump import tool_output
 from envs.kernel.patch import RecordCodec
 
 __all__ = ["BaseDB", "State", "StateError"]
@@ -48,14 +50,13 @@ class BaseDB:
         hints = get_type_hints(type(db))
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
         self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
+        self._decoders = {t: msgspec.msgpack.Decoder(rt) for t, rt in self.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
         self._encoded: dict[tuple[str, str], bytes] = {}
         self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self._sum: int | None = None
         self._record_ids: set[int] | None = None
         self._rendered: dict[int, tuple[Any, str]] = {}
-        self._field_texts: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._heads = {t: _field_heads(rt) for t, rt in self.record_types.items()}
         self.fragments: dict[tuple[str, str], str] = {}
 
     def copy_record(self, table: str, record: Any) -> Any:
@@ -72,7 +73,10 @@ class BaseDB:
 
     def copy_base(self, table: str, key: str) -> Any:
         """A fresh, private copy of a base record (one decode of its cached encoding)."""
-        return self.codecs[table].decode(self._base_bytes(table, key))
+        data = self._encoded.get((table, key))
+        if data is None:
+            data = self._base_bytes(table, key)
+        return self._decoders[table].decode(data)
 
     def pack(self, table: str, key: str, record: Any, same: list[bool] | None = None) -> bytes:
         """A changed record as compact bytes: a patch against its base version. ``same`` receives
@@ -115,28 +119,6 @@ class BaseDB:
             self._rendered[id(value)] = (value, text)
         return text
 
-    def render_changed(self, table: str, key: str, record: Any, same: list[bool]) -> str:
-        """``tool_output(record)`` for a changed version of a base record: unchanged fields reuse
-        the base record's rendered ``"name": value`` texts (cached), only changed ones are rendered."""
-        heads = self._heads[table]
-        if heads is None:
-            return tool_output(record)
-        slot = (table, key)
-        parts = self._field_texts.get(slot)
-        if parts is None:
-            base = self.tables[table][key]
-            parts = self._field_texts[slot] = tuple(
-                head + json_text(value) for head, value in zip(heads, self.codecs[table].values(base), strict=True)
-            )
-        out = list(parts)
-        values = None
-        for i, unchanged in enumerate(same):
-            if not unchanged:
-                if values is None:
-                    values = self.codecs[table].values(record)
-                out[i] = heads[i] + json_text(values[i])
-        return "{" + ", ".join(out) + "}"
-
     def base_sum(self) -> int:
         """The state hash of the untouched base (computed once, then cached)."""
         if self._sum is None:
@@ -152,32 +134,24 @@ class BaseDB:
         return State(self)
 
 
-def _field_heads(record_type: type) -> tuple[str, ...] | None:
-    """``'"name": '`` per field as ``json.dumps`` writes it, or None for a type whose plain form is
-    not its fields in order (tagged, renamed or default-omitting structs)."""
-    config = record_type.__struct_config__  # type: ignore[attr-defined]
-    fields = record_type.__struct_fields__  # type: ignore[attr-defined]
-    if config.tag is not None or config.omit_defaults or record_type.__struct_encode_fields__ != fields:  # type: ignore[attr-defined]
-        return None
-    return tuple(f"{json_text(f)}: " for f in fields)
-
-
 class State:
     """One conversation's view of the DB: base records plus its own copied-on-write records.
 
-    Records changed by committed calls are kept as msgpack bytes (compact; decoded on access),
-    records touched by the call in progress as live objects. Writes (``mut``, ``insert``) happen
-    only between ``begin`` and ``commit``/``rollback``; ``Domain.call`` brackets every tool call.
+    Records changed by calls are kept as live objects until the state is hashed, snapshotted or
+    packed (``pack``), then as msgpack patches against their base records (compact; decoded on
+    access). Writes (``mut``, ``insert``) happen only between ``begin`` and ``commit``/``rollback``;
+    ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_journal", "_new", "_records", "_seen", "base")
+    __slots__ = ("_copies", "_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
-        self._records: dict[tuple[str, str], Any] = {}
+        self._records: dict[tuple[str, str], Any] = {}  # live record, or pack() bytes
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
         self._seen: dict[tuple[str, str], Any] | None = None  # records decoded in the current call
+        self._copies: dict[tuple[str, str], bytes] | None = None  # live records' msgpack (from commit)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, table: str, key: str) -> Any:
@@ -239,8 +213,14 @@ class State:
         previous = records.get(slot)
         if previous is None:
             record = self.base.copy_base(table, key)
-        else:
+        elif type(previous) is bytes:
             record = self.base.unpack(table, key, previous)
+        else:  # live from an earlier call: the journal keeps it as it was
+            data = self._copies.get(slot) if self._copies else None
+            if data is None:
+                record = self.base.codecs[table].copy(previous)
+            else:  # decoded from the bytes its commit checked it with: no second encode
+                record = self.base._decoders[table].decode(data)
         journal[slot] = previous
         records[slot] = record
         return record
@@ -265,39 +245,39 @@ class State:
         self._seen = {}
 
     def commit(self) -> None:
-        """Keep the call's writes: store each changed record as a compact patch.
+        """Keep the call's writes (as live records; ``pack`` stores them as patches later).
 
-        All or nothing: every changed record is encoded before any is stored. If one cannot be
-        (an integer beyond 64 bits, a lone surrogate), the call is rolled back and ``StateError``
-        raised; any other exception also rolls back before it propagates. Digests are not taken
-        here but by ``hash``.
+        All or nothing: every changed record is encoded once to check that it can be stored. If
+        one cannot be (an integer beyond 64 bits, a lone surrogate), the call is rolled back and
+        ``StateError`` raised; any other exception also rolls back before it propagates. Patches
+        and digests are not made here but by ``pack`` and ``hash``.
         """
         self.commit_rendering(_NOTHING)
 
     def commit_rendering(self, value: Any) -> str:
-        """``commit``, and ``tool_output(value)`` rendered between encoding and storing the writes,
-        from cached parts where it can: a base record's text once per DB, a record this call
-        changed from its unchanged fields' base texts. A failure to render also rolls back."""
+        """``commit``, and ``tool_output(value)`` rendered after checking the writes (a base
+        record's text is rendered once per DB). A failure to render also rolls back."""
         journal = self._journal
-        base = self.base
-        records = self._records
-        # 1) encode every changed record; nothing is stored yet
-        staged: list[tuple[tuple[str, str], bytes]] = []
-        changed: tuple[str, str, list[bool]] | None = None
         try:
-            for slot in journal or ():
-                record = records[slot]
-                same: list[bool] = []
-                staged.append((slot, base.pack(slot[0], slot[1], record, same)))
-                if record is value and same:
-                    changed = (slot[0], slot[1], same)
-            # 2) render the output
+            # 1) every changed record must encode (what pack will do later cannot fail then)
+            changed = None  # the msgpack form of the returned value, when it is a changed record
+            encoded: dict[tuple[str, str], bytes] | None = None
+            if journal:
+                encoded = {}
+                records = self._records
+                encode = _copy_encoder.encode
+                for slot in journal:
+                    record = records[slot]
+                    data = encoded[slot] = encode(record)
+                    if record is value:
+                        changed = data
+            # 2) render the output (a changed record directly: no base record, no cached text)
             if value is _NOTHING:
                 text = ""
             elif changed is not None:
-                text = base.render_changed(changed[0], changed[1], value, changed[2])
+                text = tool_output(value, changed)
             else:
-                text = base.render(value)
+                text = self.base.render(value)
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
@@ -307,9 +287,12 @@ class State:
         except BaseException:
             self.rollback()
             raise
-        # 3) store them (plain assignments: cannot fail half way)
-        for slot, packed in staged:
-            records[slot] = packed
+        # 3) keep them (the records are already in place; their bytes serve the next copy)
+        if encoded:
+            if self._copies is None:
+                self._copies = encoded
+            else:
+                self._copies.update(encoded)
         self._journal = None
         self._seen = None
         return text
@@ -330,24 +313,47 @@ class State:
             if self._new and key in self._new.get(table, ()):
                 self._new[table].remove(key)
 
+    def pack(self) -> None:
+        """Store every live record as a compact patch against its base record (outside a call).
+
+        ``hash`` and ``snapshot`` do it; a holder of many idle states may call it to shrink them.
+        """
+        if self._journal is not None:
+            raise RuntimeError("State.pack during a call")
+        base = self.base
+        records = self._records
+        for slot, value in records.items():
+            if type(value) is not bytes:
+                records[slot] = base.pack(slot[0], slot[1], value)
+        self._copies = None
+
     # -- hashing -------------------------------------------------------------------------------
     def hash(self) -> int:
         """The order-independent 128-bit state hash: the base's, plus each own record's change.
 
         Costs time proportional to the records this state changed: each is digested here, not
         at commit, so a write call pays no digest and a conversation pays one per changed record
-        per comparison (states keep no digests: 10,000 of them stay small).
+        per comparison (states keep no digests: 10,000 of them stay small). Live records are
+        digested as they are, then packed.
         """
         return (self.base.base_sum() + self._delta()) & _MASK
 
     def _delta(self) -> int:
-        """The sum of (own digest - base digest) over this state's own records."""
+        """The sum of (own digest - base digest) over this state's own records; packs live ones."""
         if self._journal is not None:
             raise RuntimeError("State.hash during a call")
         base = self.base
+        records = self._records
         delta = 0
-        for (table, key), value in self._records.items():
-            delta += record_digest(table, key, base.unpack(table, key, value)) - base.digest(table, key)
+        for slot, value in records.items():
+            table, key = slot
+            if type(value) is bytes:
+                delta += record_digest(table, key, base.unpack(table, key, value))
+            else:
+                delta += record_digest(table, key, value)
+                records[slot] = base.pack(table, key, value)
+            delta -= base.digest(table, key)
+        self._copies = None
         return delta
 
     def hash_hex(self) -> str:
@@ -362,7 +368,9 @@ class State:
         return out
 
     def nbytes(self) -> int:
-        """Bytes of record data this state holds (its copied records, encoded)."""
+        """Bytes of record data this state holds (its copied records, packed first outside a call)."""
+        if self._journal is None:
+            self.pack()
         return sum(len(v) for v in self._records.values() if type(v) is bytes)
 
     # -- materialization and snapshots --------------------------------------------------------------
@@ -378,6 +386,7 @@ class State:
         """The state's own records as msgpack bytes, restorable over the same base."""
         if self._journal is not None:
             raise RuntimeError("State.snapshot during a call")
+        delta = self._delta()  # packs every live record
         order = {t: i for i, t in enumerate(self.base.table_names)}
         rows = sorted(self._records.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
         added = {t: self.added(t) for t in self.base.table_names}
@@ -385,7 +394,7 @@ class State:
             {
                 "records": [[t, k, v] for (t, k), v in rows],
                 "added": added,
-                "delta": f"{self._delta() & _MASK:032x}",
+                "delta": f"{delta & _MASK:032x}",
             }
         )
 

@@ -182,7 +182,7 @@ class Tool:
             value = msgspec.convert(arguments, self.args_type, strict=False)
         else:
             value = self._decoder.decode(arguments)
-        return {name: getattr(value, name) for name in self.param_names}
+        return msgspec.structs.asdict(value)  # the parameters, in order
 
     def __call__(self, state: Any, **kwargs: Any) -> Any:
         return self.fn(state, **kwargs)

@@ -34,6 +34,18 @@ def test_tool_output_matches_json_dumps_on_any_value(value: object) -> None:
     assert tool_output(value) == json.dumps(value)
 
 
+_edge_floats = st.sampled_from(
+    [0.0, -0.0, 1e-4, 1.2e-4, 9.9e-5, 1e-5, 1e-7, 2.0**53 - 1, 2.0**53, 9.99e15, 1e16, 1.5e300, 5e-324, 47.84]
+)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(value=st.recursive(_scalars | _edge_floats, lambda inner: st.lists(inner, max_size=4), max_leaves=12))
+def test_tool_output_given_the_msgpack_form_matches_json_dumps(value: object) -> None:
+    """The float check done in the msgpack form (a changed record's, from the commit) is exact."""
+    assert tool_output([value], msgspec.msgpack.encode([value])) == json.dumps([value])
+
+
 def test_tool_output_matches_json_dumps_on_every_record(tau2_bases: dict[str, BaseDB]) -> None:
     fast = 0
     for base in tau2_bases.values():

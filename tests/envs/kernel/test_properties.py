@@ -54,6 +54,25 @@ def test_random_calls_never_raise_and_refusals_change_nothing(
 @pytest.mark.parametrize("domain", ["airline", "retail"])
 @SETTINGS
 @given(data=st.data())
+def test_live_records_behave_as_packed_ones(domain: str, data: st.DataObject, tau2_bases: dict[str, BaseDB]) -> None:
+    """Records stay live between calls until a hash, snapshot or pack: a state never packed gives
+    the same outputs, hash and snapshot as a twin packed after every call (refusals included)."""
+    dom = get_domain(domain)
+    live = tau2_bases[domain].new_state()
+    packed = tau2_bases[domain].new_state()
+    for _ in range(data.draw(st.integers(5, 25))):
+        name, args = _step(data.draw, domain, live)
+        assert dom.call(live, name, args, strict=True) == dom.call(packed, name, args, strict=True)
+        packed.pack()
+        if data.draw(st.integers(0, 5)) == 0:
+            assert live.snapshot() == packed.snapshot()  # packs ``live`` too
+    assert live.snapshot() == packed.snapshot()
+    assert live.hash() == packed.hash() == _full_rehash(live)
+
+
+@pytest.mark.parametrize("domain", ["airline", "retail"])
+@SETTINGS
+@given(data=st.data())
 def test_conversations_are_isolated(
     domain: str, data: st.DataObject, tau2_bases: dict[str, BaseDB]
 ) -> None:
