@@ -72,11 +72,13 @@ def _fragment(record: Any) -> str:
 def tau2_db_json(state: State) -> str:
     """The DB as tau2 hashes it: ``json.dumps(db.model_dump(), sort_keys=True)``.
 
-    Base records are serialized once and cached on the base DB; only records this state
-    changed are serialized again.
+    Base records are serialized once and kept in the base's ``BaseCache``; only records this
+    state changed are serialized again.
     """
+    from envs.kernel.state import cache_of  # state imports this module
+
     base = state.base
-    cache = base.fragments
+    cache = cache_of(base).fragments
     parts: list[str] = []
     for table in sorted(base.table_names):
         base_table = base.tables[table]

@@ -18,9 +18,10 @@ from typing import Any, get_args, get_type_hints
 import msgspec
 
 from envs.kernel.dump import tool_output
+from envs.kernel.index import Index
 from envs.kernel.patch import RecordCodec
 
-__all__ = ["BaseDB", "State", "StateError"]
+__all__ = ["BaseCache", "BaseDB", "State", "StateError", "cache_of"]
 
 _MASK = (1 << 128) - 1
 _NOTHING: Any = object()  # commit() renders nothing
@@ -39,9 +40,11 @@ def record_digest(table: str, key: str, record: Any) -> int:
 
 
 class BaseDB:
-    """The immutable, shared database of one domain: its tables, and the kernel's caches of their
-    encodings (what copies, patches, digests and rendered outputs are made from). Derived lookups
-    live in ``envs.kernel.index.Index``, not here; a base does not know its domain."""
+    """The immutable, shared database of one domain: the loaded DB and its tables, nothing else.
+
+    It holds no caches and does not know its domain: the kernel keeps its caches of a base in a
+    ``BaseCache`` (``cache_of``), and lookups derived from it live in ``envs.kernel.index.Index``.
+    """
 
     def __init__(self, db: msgspec.Struct) -> None:
         self.db = db
@@ -49,8 +52,26 @@ class BaseDB:
         self.tables: dict[str, dict[str, Any]] = {t: getattr(db, t) for t in self.table_names}
         hints = get_type_hints(type(db))
         self.record_types: dict[str, type] = {t: get_args(hints[t])[1] for t in self.table_names}
-        self.codecs = {t: RecordCodec(rt) for t, rt in self.record_types.items()}
-        self._decoders = {t: msgspec.msgpack.Decoder(rt) for t, rt in self.record_types.items()}
+
+    def base_sum(self) -> int:
+        """The state hash of the untouched base."""
+        return cache_of(self).base_sum()
+
+    def new_state(self) -> State:
+        """A fresh conversation state: an empty overlay over this base."""
+        return State(self)
+
+
+class BaseCache:
+    """The kernel's caches over one base DB, built as calls need them: each base record's encoding
+    (what private copies and patches start from), its digest, its rendered tool output, and the
+    record codecs. A base never changes, so nothing here is ever invalidated; ``cache_of(base)``
+    finds a base's one cache."""
+
+    def __init__(self, base: BaseDB) -> None:
+        self.tables = base.tables
+        self.codecs = {t: RecordCodec(rt) for t, rt in base.record_types.items()}
+        self.decoders = {t: msgspec.msgpack.Decoder(rt) for t, rt in base.record_types.items()}
         self._digests: dict[tuple[str, str], int] = {}
         self._encoded: dict[tuple[str, str], bytes] = {}
         self._fields: dict[tuple[str, str], tuple[bytes, ...]] = {}
@@ -58,6 +79,7 @@ class BaseDB:
         self._record_ids: set[int] | None = None
         self._rendered: dict[int, tuple[Any, str]] = {}
         self.fragments: dict[tuple[str, str], str] = {}
+        """tau2's JSON text of each base record, as ``tau2_db_json`` writes it."""
 
     def copy_record(self, table: str, record: Any) -> Any:
         """A deep copy of one record (msgpack round trip: no shared mutable parts)."""
@@ -76,7 +98,7 @@ class BaseDB:
         data = self._encoded.get((table, key))
         if data is None:
             data = self._base_bytes(table, key)
-        return self._decoders[table].decode(data)
+        return self.decoders[table].decode(data)
 
     def pack(self, table: str, key: str, record: Any, same: list[bool] | None = None) -> bytes:
         """A changed record as compact bytes: a patch against its base version. ``same`` receives
@@ -120,7 +142,7 @@ class BaseDB:
         return text
 
     def base_sum(self) -> int:
-        """The state hash of the untouched base (computed once, then cached)."""
+        """The state hash of the untouched base (computed once, then kept)."""
         if self._sum is None:
             total = 0
             for table, records in self.tables.items():
@@ -129,9 +151,13 @@ class BaseDB:
             self._sum = total & _MASK
         return self._sum
 
-    def new_state(self) -> State:
-        """A fresh conversation state: an empty overlay over this base."""
-        return State(self)
+
+_CACHES: Index[BaseCache] = Index("kernel.base_cache", BaseCache)
+
+
+def cache_of(base: BaseDB) -> BaseCache:
+    """The kernel's caches over ``base`` (made on first use, kept while the base lives)."""
+    return _CACHES.of(base)
 
 
 class State:
@@ -143,10 +169,11 @@ class State:
     ``Domain.call`` brackets every tool call.
     """
 
-    __slots__ = ("_copies", "_journal", "_new", "_records", "_seen", "base")
+    __slots__ = ("_cache", "_copies", "_journal", "_new", "_records", "_seen", "base")
 
     def __init__(self, base: BaseDB) -> None:
         self.base = base
+        self._cache = cache_of(base)
         self._records: dict[tuple[str, str], Any] = {}  # live record, or pack() bytes
         self._new: dict[str, list[str]] | None = None
         self._journal: dict[tuple[str, str], Any] | None = None
@@ -163,10 +190,10 @@ class State:
                     return value
                 seen = self._seen
                 if seen is None:  # outside a call
-                    return self.base.unpack(table, key, value)
+                    return self._cache.unpack(table, key, value)
                 record = seen.get((table, key))
                 if record is None:  # decoded once per call, however often the tool reads it
-                    record = seen[(table, key)] = self.base.unpack(table, key, value)
+                    record = seen[(table, key)] = self._cache.unpack(table, key, value)
                 return record
         return self.base.tables[table].get(key)
 
@@ -212,15 +239,15 @@ class State:
             return records[slot]
         previous = records.get(slot)
         if previous is None:
-            record = self.base.copy_base(table, key)
+            record = self._cache.copy_base(table, key)
         elif type(previous) is bytes:
-            record = self.base.unpack(table, key, previous)
+            record = self._cache.unpack(table, key, previous)
         else:  # live from an earlier call: the journal keeps it as it was
             data = self._copies.get(slot) if self._copies else None
             if data is None:
-                record = self.base.codecs[table].copy(previous)
+                record = self._cache.codecs[table].copy(previous)
             else:  # decoded from the bytes its commit checked it with: no second encode
-                record = self.base._decoders[table].decode(data)
+                record = self._cache.decoders[table].decode(data)
         journal[slot] = previous
         records[slot] = record
         return record
@@ -277,7 +304,7 @@ class State:
             elif changed is not None:
                 text = tool_output(value, changed)
             else:
-                text = self.base.render(value)
+                text = self._cache.render(value)
         except OverflowError:
             self.rollback()
             raise StateError("Integer out of range (the database holds 64-bit integers)") from None
@@ -320,11 +347,11 @@ class State:
         """
         if self._journal is not None:
             raise RuntimeError("State.pack during a call")
-        base = self.base
+        cache = self._cache
         records = self._records
         for slot, value in records.items():
             if type(value) is not bytes:
-                records[slot] = base.pack(slot[0], slot[1], value)
+                records[slot] = cache.pack(slot[0], slot[1], value)
         self._copies = None
 
     # -- hashing -------------------------------------------------------------------------------
@@ -336,23 +363,23 @@ class State:
         per comparison (states keep no digests: 10,000 of them stay small). Live records are
         digested as they are, then packed.
         """
-        return (self.base.base_sum() + self._delta()) & _MASK
+        return (self._cache.base_sum() + self._delta()) & _MASK
 
     def _delta(self) -> int:
         """The sum of (own digest - base digest) over this state's own records; packs live ones."""
         if self._journal is not None:
             raise RuntimeError("State.hash during a call")
-        base = self.base
+        cache = self._cache
         records = self._records
         delta = 0
         for slot, value in records.items():
             table, key = slot
             if type(value) is bytes:
-                delta += record_digest(table, key, base.unpack(table, key, value))
+                delta += record_digest(table, key, cache.unpack(table, key, value))
             else:
                 delta += record_digest(table, key, value)
-                records[slot] = base.pack(table, key, value)
-            delta -= base.digest(table, key)
+                records[slot] = cache.pack(table, key, value)
+            delta -= cache.digest(table, key)
         self._copies = None
         return delta
 
@@ -378,7 +405,7 @@ class State:
         """A full, independent copy of the DB as this state sees it."""
         base = self.base
         tables = {
-            t: {k: base.copy_record(t, r) for k, r in self.items(t)} for t in base.table_names
+            t: {k: self._cache.copy_record(t, r) for k, r in self.items(t)} for t in base.table_names
         }
         return type(base.db)(**tables)
 
@@ -404,7 +431,7 @@ class State:
         raw = msgspec.msgpack.decode(data, type=_Snapshot)
         state = cls(base)
         for table, key, blob in raw.records:
-            base.unpack(table, key, blob)  # validates the record
+            state._cache.unpack(table, key, blob)  # validates the record
             state._records[(table, key)] = blob
         state._new = {t: list(keys) for t, keys in raw.added.items() if keys} or None
         if state._delta() & _MASK != int(raw.delta, 16):
