@@ -37,7 +37,6 @@ from envs.kernel import BoundCall
 
 # tau2-bench measured here with the same replays (../shared/LEADS.md), milliseconds.
 TAU2_TASK_MS = {"airline": 216.0, "retail": 82.0}
-TAU2_HASH_MS = {"airline": 100.0, "retail": 40.0}
 # tau2's Environment.get_response per call (issue 11's run on this machine), microseconds
 TAU2_READ_US = {"airline": 83.0, "retail": 111.0}
 TAU2_WRITE_US = {"airline": 112.0, "retail": 107.0}
