@@ -1,6 +1,7 @@
 """Copy-on-write conversation state over one shared base DB, with an incremental state hash.
 
-A ``BaseDB`` holds the loaded database, never mutated after load. Each conversation gets a
+A ``BaseDB`` holds the loaded database, never mutated after load; the kernel's caches over it
+(encodings, digests, rendered outputs) are its ``BaseCache``. Each conversation gets a
 ``State``: an overlay of only the records it changed. Writes happen inside a call transaction:
 the first write to a record in a call copies it into the overlay and journals what was there,
 so a refused call rolls back exactly. A committed record stays a live object until the state is
