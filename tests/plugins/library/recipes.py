@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from engine.tasks.model import Action, Intent
 from engine.tasks.recipe import DomainSpec, Recipe, Reject, SampleContext, act, facts, read, unique_best
 from engine.tasks.refusals import ACCEPT
-from envs.kernel import BaseDB, Index, State
+from envs.kernel import Index, State
 from tests.plugins.library.schema import MAX_LOANS
 
 __all__ = ["SPEC"]
@@ -106,10 +106,6 @@ def _identity(state: State, user_id: str) -> list[str]:
     return [f"Your member id is {user_id}."]
 
 
-def _members(base: BaseDB) -> list[str]:
-    return MEMBERS.of(base)
-
-
 SPEC = DomainSpec(
     domain="library",
     recipes=(
@@ -117,7 +113,7 @@ SPEC = DomainSpec(
         Recipe("return_titled", ("return_book",), _return_titled, follows=("borrow_oldest",)),
     ),
     policy=check,
-    users=_members,
+    users=MEMBERS.of,
     identity=_identity,
     unknown="Book ids and publication years: the librarian looks them up.",
     refusals=(_refuse_fines,),

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from envs.kernel import Index, State, ToolError, tool
+from envs.kernel import BaseDB, Index, State, ToolError, tool
 from tests.plugins.library.schema import MAX_LOANS, Book, Member
 
 __all__ = ["TOOLS"]
 
 
-def _by_author(base: object) -> dict[str, list[str]]:
+def _by_author(base: BaseDB) -> dict[str, list[str]]:
     index: dict[str, list[str]] = {}
-    for book_id, book in base.tables["books"].items():  # type: ignore[attr-defined]
+    for book_id, book in base.tables["books"].items():
         index.setdefault(book.author.casefold(), []).append(book_id)
     return index
 
